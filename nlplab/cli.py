@@ -1,0 +1,148 @@
+"""The `nlplab` command: maps sub-commands to plain functions.
+
+    nlplab preprocess INPUT -o OUTPUT --lang ko [--tokenizer mecab] [--stopwords] [--workers 2]
+    nlplab clean INPUT -o OUTPUT --clean ko          nlplab clean --text "..." --lang ko
+    nlplab tokenize INPUT -o OUTPUT --tokenizer kiwi nlplab tokenize --text "..." --tokenizer okt
+    nlplab sentences INPUT -o OUTPUT --lang ko       nlplab stopwords --lang en
+    nlplab setup-data --from DIR                     nlplab demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nlplab import NlplabError, __version__, config
+
+# Defaults that differ per sub-command: `clean` only cleans, `tokenize` only tokenizes.
+STAGE_DEFAULTS = {
+    "preprocess": {},
+    "clean": {"tokenizer": "none"},
+    "tokenize": {"clean": "none"},
+}
+
+
+def _add_preprocess(sub, name: str, help_: str):
+    from nlplab.preprocess import PreprocessConfig
+
+    p = sub.add_parser(name, help=help_, description=help_)
+    config.add_arguments(p, PreprocessConfig, positional=("input",), defaults=STAGE_DEFAULTS[name])
+    p.add_argument("--config", help="YAML file with any of the options above; flags override it")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: when stderr is a terminal)")
+    if name != "preprocess":
+        p.add_argument("--text", help="process this one text and print the result instead of a file")
+    p.set_defaults(func=cmd_preprocess, stage=name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nlplab", description="Korean/English NLP preprocessing and language-model lab")
+    parser.add_argument("--version", action="version", version=f"nlplab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_preprocess(sub, "preprocess", "clean, tokenize and filter a file (txt/tsv/csv/jsonl), streamed and in parallel")
+    _add_preprocess(sub, "clean", "only clean: normalize, strip HTML/URLs/emoji, squeeze repeats")
+    _add_preprocess(sub, "tokenize", "only tokenize (NLTK, KoNLPy, Mecab, Kiwi)")
+
+    p = sub.add_parser("stopwords", help="print the active stopword list and its size")
+    p.add_argument("--lang", required=True, choices=["ko", "en"])
+    p.add_argument("--stopwords-file", help="extra words, one per line, merged in")
+    p.set_defaults(func=cmd_stopwords)
+
+    p = sub.add_parser("sentences", help="split texts into sentences: one per line, a blank line between documents")
+    p.add_argument("input", nargs="?", help="txt file, one document per line")
+    p.add_argument("-o", "--output", help="output txt file")
+    p.add_argument("--text", help="split this text and print the sentences")
+    p.add_argument("--lang", required=True, choices=["ko", "en"])
+    p.set_defaults(func=cmd_sentences)
+
+    p = sub.add_parser("setup-data", help="make NLTK data (punkt_tab, stopwords, tagger) available offline")
+    p.add_argument("--from", dest="source", help="a local nltk_data folder to link from (default: download, needs internet)")
+    p.add_argument("--to", dest="target", help="where to put it (default: first NLTK_DATA entry, else ~/nltk_data)")
+    p.add_argument("--copy", action="store_true", help="copy instead of symlinking")
+    p.set_defaults(func=cmd_setup_data)
+
+    p = sub.add_parser("demo", help="clean and tokenize the sample corpora with several backends, side by side")
+    p.add_argument("--out", default="out/demo", help="folder for the preprocessed sample files")
+    p.add_argument("--lines", type=int, default=4, help="sample lines to show per language")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def cmd_preprocess(args) -> int:
+    from nlplab import preprocess
+
+    cfg = config.resolve(preprocess.PreprocessConfig, args, args.config, STAGE_DEFAULTS[args.stage])
+    if getattr(args, "text", None) is not None:
+        result = preprocess.Preprocessor(cfg).process(args.text)
+        print(" ".join(result) if isinstance(result, list) else result)
+        return 0
+    summary = preprocess.run(cfg, progress=args.progress)
+    preprocess.main_summary(cfg, summary)
+    return 0
+
+
+def cmd_stopwords(args) -> int:
+    from nlplab.tokenize import stopwords
+
+    words = sorted(stopwords.words(args.lang, args.stopwords_file))
+    source = "NLTK stopwords corpus" if args.lang == "en" else "stopwords-iso (stopwordsiso)"
+    extra = " + particles (J*), endings (E*) and punctuation by POS" if args.lang == "ko" else " + punctuation-only tokens"
+    print(f"# {len(words)} {args.lang} stopwords from {source}{' + ' + args.stopwords_file if args.stopwords_file else ''}{extra}")
+    print("\n".join(words))
+    return 0
+
+
+def cmd_sentences(args) -> int:
+    from nlplab import io
+    from nlplab.tokenize import split_sentences
+
+    if args.text is not None:
+        print("\n".join(split_sentences(args.text, args.lang)))
+        return 0
+    if not args.input or not args.output:
+        raise NlplabError("give INPUT and -o OUTPUT, or --text")
+    layout = io.inspect(args.input, "txt")
+    docs = sents = 0
+    with io.atomic_output(args.output, "w") as out:
+        for start, lines, _ in io.read_chunks(layout):
+            for i, raw in enumerate(lines, start):
+                try:
+                    text = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as e:
+                    raise io.decode_error(args.input, i, raw, e) from None
+                found = split_sentences(text, args.lang) if text else []
+                out.write("".join(s.replace("\n", " ") + "\n" for s in found) + "\n")
+                docs += 1
+                sents += len(found)
+    print(f"{args.output}: {docs:,} documents -> {sents:,} sentences", file=sys.stderr)
+    return 0
+
+
+def cmd_setup_data(args) -> int:
+    from nlplab import data
+
+    for pkg, what in data.setup_nltk(args.source, args.target, args.copy).items():
+        print(f"{pkg}: {what}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from nlplab.demo import run
+
+    return run(args.out, args.lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NlplabError as e:
+        print(f"nlplab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nlplab {args.command}: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

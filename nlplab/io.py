@@ -1,0 +1,202 @@
+"""Reading and writing the row files every stage consumes: txt, tsv, csv, jsonl.
+
+Files are read as bytes in chunks of whole lines, so a file of any size streams in
+constant memory and each line keeps its number for error messages. TSV is read with
+quoting off, as GLUE and NSMC need: quotes inside sentences are data.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlplab import NlplabError
+
+FORMATS = ("txt", "tsv", "csv", "jsonl")
+_EXT = {".txt": "txt", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+TEXT_COLUMNS = ("text", "sentence", "document", "comments", "review", "content")  # tried when --column is absent
+
+
+@dataclass
+class Layout:
+    """What the header told us: format, column names and which column holds the text."""
+
+    path: str
+    format: str
+    columns: list[str] | None = None  # tsv/csv names (or "0", "1", ... with no header)
+    text_col: int | str | None = None  # index for tsv/csv, key for jsonl, None for txt
+    has_header: bool = False
+    header_bytes: int = 0  # bytes of the header line, skipped by the reader
+
+    @property
+    def first_line(self) -> int:
+        return 2 if self.has_header else 1
+
+
+def decode_error(path, lineno: int, raw: bytes, err: UnicodeDecodeError) -> NlplabError:
+    col = len(raw[: err.start].decode("utf-8", "replace")) + 1
+    return NlplabError(
+        f"{path}:{lineno}:{col}: byte 0x{raw[err.start]:02x} is not UTF-8; re-encode the file "
+        f"(e.g. iconv -f cp949 -t utf-8) or pass --on-error skip to skip such rows"
+    )
+
+
+def _open(path: str):
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise NlplabError(f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise NlplabError(f"{path}: is a folder; give a file") from None
+
+
+def inspect(path: str, fmt: str | None = None, column: str | None = None, no_header: bool = False,
+            need_column: bool = True) -> Layout:
+    """Read the header (first line) of `path` and find the text column."""
+    if path != "-" and not Path(path).exists():
+        raise NlplabError(f"{path}: no such file; check the path")
+    first = b""
+    if path != "-":
+        with _open(path) as f:
+            first = f.readline()
+    fmt = fmt or _sniff(path, first, column)
+    if fmt not in FORMATS:
+        raise NlplabError(f"{path}: unknown format {fmt!r}; use --format {'|'.join(FORMATS)}")
+    layout = Layout(path, fmt)
+    if fmt == "txt":
+        if column is not None:
+            raise NlplabError(f"{path}: --column needs a tsv, csv or jsonl file; pass --format tsv|csv|jsonl")
+        return layout
+    if path == "-":
+        raise NlplabError("reading tsv/csv/jsonl from standard input is not supported; give a file path")
+    if not first:
+        return layout  # empty file: nothing to read, output will be empty too
+    try:
+        head = first.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise decode_error(path, 1, first, e) from None
+    if fmt == "jsonl":
+        try:
+            obj = json.loads(head)
+        except json.JSONDecodeError as e:
+            raise NlplabError(f"{path}:1:{e.colno}: not a JSON object ({e.msg}); each line must be one JSON object") from None
+        if not isinstance(obj, dict):
+            raise NlplabError(f"{path}:1:1: not a JSON object; each line must be one JSON object")
+        layout.columns = list(obj)
+        layout.text_col = _pick(path, layout.columns, column, need_column)
+        return layout
+    cells = head.rstrip("\r\n").split("\t") if fmt == "tsv" else next(csv.reader([head.rstrip("\r\n")]))
+    if no_header:
+        layout.columns = [str(i) for i in range(len(cells))]
+    else:
+        layout.columns, layout.has_header, layout.header_bytes = cells, True, len(first)
+    layout.text_col = _pick(path, layout.columns, column, need_column)
+    if layout.text_col is not None:
+        layout.text_col = layout.columns.index(layout.text_col)
+    return layout
+
+
+def _sniff(path: str, first: bytes, column: str | None) -> str:
+    ext = Path(path).suffix.lower()
+    fmt = _EXT.get(ext, "txt")
+    # NSMC's ratings_train.txt is really a TSV: a .txt file, a --column, and a tab in line 1.
+    if fmt == "txt" and column is not None:
+        if b"\t" in first:
+            return "tsv"
+        if b"," in first:
+            return "csv"
+        if first.lstrip().startswith(b"{"):
+            return "jsonl"
+    return fmt
+
+
+def _pick(path: str, columns: list[str], column: str | None, need: bool) -> str | None:
+    if column is None:
+        hits = [c for c in TEXT_COLUMNS if c in columns]
+        if hits:
+            return hits[0]
+        if not need:
+            return None
+        raise NlplabError(f"{path}: which column holds the text? pass --column NAME; columns: {', '.join(columns)}")
+    if column not in columns:
+        raise NlplabError(f"{path}: no column {column!r}; columns: {', '.join(columns)}")
+    return column
+
+
+def read_chunks(layout: Layout, chunk_bytes: int = 1 << 18):
+    """Yield (first line number, raw lines, bytes read) for txt/tsv/jsonl, or
+    (line numbers, parsed rows, bytes read) for csv, whose quoted fields may span lines."""
+    f = _open(layout.path)
+    try:
+        if layout.header_bytes:
+            f.readline()
+        if layout.format == "csv":
+            yield from _csv_chunks(layout, f, chunk_bytes)
+            return
+        lineno = layout.first_line
+        while True:
+            lines = f.readlines(chunk_bytes)
+            if not lines:
+                return
+            yield lineno, lines, sum(map(len, lines))
+            lineno += len(lines)
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+def _csv_chunks(layout: Layout, f, chunk_bytes: int):
+    nbytes = [0]
+
+    def decoded():
+        for i, raw in enumerate(f, start=layout.first_line):
+            nbytes[0] += len(raw)
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise decode_error(layout.path, i, raw, e) from None
+
+    reader = csv.reader(decoded())
+    numbers, rows, size = [], [], 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise NlplabError(f"{layout.path}:{reader.line_num + layout.first_line - 1}: bad CSV ({e}); fix the quoting") from None
+        numbers.append(reader.line_num + layout.first_line - 1)
+        rows.append(row)
+        if nbytes[0] - size >= chunk_bytes:
+            yield numbers, rows, nbytes[0] - size
+            size = nbytes[0]
+            numbers, rows = [], []
+    if rows:
+        yield numbers, rows, nbytes[0] - size
+
+
+@contextmanager
+def atomic_output(path: str, mode: str = "wb"):
+    """Write to a temporary file beside `path`, renamed over it only on success: an
+    interrupted or failed run leaves no partial output. `-` writes to standard output."""
+    if path == "-":
+        yield sys.stdout.buffer if "b" in mode else sys.stdout
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

