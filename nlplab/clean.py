@@ -24,10 +24,17 @@ from nlplab import NlplabError
 _TAG = regex.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>|</?[A-Za-z][^<>]*>", regex.S | regex.I)
 # Tags that only change formatting inside a word; every other tag separates words.
 _INLINE_TAG = regex.compile(r"</?(?:b|i|u|em|strong|span|font|small|big|sub|sup|a|mark|s)\b[^<>]*>", regex.I)
-_URL = regex.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"]*[^\s<>\".,!?;:)\]}'’”]", regex.I)
+# URLs, @mentions and #hashtags may follow Korean (or any non-ASCII) text directly
+# (자세한건https://x.com, 감사합니다@kim, 오늘#맛집): only an ASCII letter, digit or '_' in
+# front means they are part of a word, an e-mail address or an entity (&#39;). With \w
+# there instead, a later step that turns the letter in front into a space (jamo split:
+# ㅋㅋ@bob, keep_scripts: 漢@bob) exposed a new match and the presets were not idempotent.
+_URL = regex.compile(r"(?<![0-9A-Za-z_])(?:(?:https?|ftp)://|www\.)[^\s<>\"]*[^\s<>\".,!?;:)\]}'’”]", regex.I)
 _EMAIL = regex.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_MENTION = regex.compile(r"(?<![\w@])@\w+")
-_HASHTAG = regex.compile(r"(?<![\w&#])#(\w+)")
+# A chain (@a@b, #맛집#서울) is one match: matching only its first piece left the next one
+# with a space in front after removal, so a second run removed it too (not idempotent).
+_MENTION = regex.compile(r"(?<![0-9A-Za-z_@])@\w+(?:@\w+)*")
+_HASHTAG = regex.compile(r"(?<![0-9A-Za-z_&#])#\w+(?:#\w+)*")
 _EMOJI = regex.compile(
     r"(?:\p{Extended_Pictographic}|\p{Regional_Indicator})"
     r"(?:[\uFE0F\u200D\u20E3\p{Emoji_Modifier}]|\p{Extended_Pictographic})*"
@@ -127,9 +134,12 @@ class Hashtag:
         _check_choice("hashtag.mode", self.mode, ("keep-text", "remove", "replace"))
 
     def __call__(self, text: str) -> str:
-        if self.mode == "keep-text":
-            return _HASHTAG.sub(r" \1", text)
-        return _HASHTAG.sub(_padded("" if self.mode == "remove" else self.replace), text)
+        if self.mode == "keep-text":  # #맛집#서울 -> " 맛집 서울"
+            return _HASHTAG.sub(lambda m: m.group(0).replace("#", " "), text)
+        if self.mode == "remove":
+            return _HASHTAG.sub(" ", text)
+        # one `replace` per tag of a chain: #a#b -> " [HASHTAG] [HASHTAG] "
+        return _HASHTAG.sub(lambda m: _padded(" ".join([self.replace] * m.group(0).count("#"))), text)
 
 
 @dataclass(frozen=True)
@@ -276,16 +286,23 @@ STEPS = {
     "lowercase": Lowercase,
 }
 
+# The order makes each preset idempotent (preset(preset(x)) == preset(x)):
+# - nfc/nfkc and control run again after html: unescaping makes text they change
+#   (&hellip; -> …, &shy; -> U+00AD), and removing a tag or a ZWSP can bring jamo
+#   together (ᄀ<b>ᅡ). They also run before it: NFKC can make an entity (&#０ -> &#0) and a
+#   ZWSP can hide one (&\u200bamp;).
+# - en: lowercase before squeeze (AAAa -> aaaa) and squeeze before url (wwww.x -> www.x).
+#   ko keeps squeeze after url: max_repeat 2 would turn www.x into ww.x.
 PRESETS = {
     # Korean web text: NFC (not NFKC, see NFKC), keep Hangul/Latin/digits/punctuation.
     "ko": [
-        "nfc", "control", "html", "url", "email", "mention", "hashtag", "emoji",
+        "nfc", "control", "html", "nfc", "url", "email", "mention", "hashtag", "emoji",
         ("squeeze", {"max_repeat": 2}), ("jamo", {"mode": "split"}),
         ("keep_scripts", {"scripts": ["Hangul", "Latin"], "punct": True}), "whitespace",
     ],
     "en": [
-        "nfkc", "control", "html", "url", "email", "mention", "hashtag", "emoji",
-        ("squeeze", {"max_repeat": 3}), "lowercase", "whitespace",
+        "nfkc", "control", "html", "control", "nfkc", "lowercase", ("squeeze", {"max_repeat": 3}),
+        "url", "email", "mention", "hashtag", "emoji", "whitespace",
     ],
     "none": [],
 }

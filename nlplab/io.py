@@ -183,6 +183,79 @@ def _csv_chunks(layout: Layout, f, chunk_bytes: int):
         yield numbers, rows, nbytes[0] - size
 
 
+def parse_chunk(layout: Layout, start, payload, on_error: str = "fail"):
+    """Split a chunk from `read_chunks` into records: returns ([(line, record, text)],
+    skipped [(line, reason)], rows read). A record is the row's fields (tsv/csv), its
+    object (jsonl) or None (txt); `text` is the text column. Bad rows raise NlplabError
+    naming file:line(:column), or with on_error="skip" are listed in `skipped`."""
+    if layout.format == "csv":
+        lines = zip(start, payload)
+    else:
+        lines = _decode_lines(layout, start, payload, on_error)
+    records, skipped, n = [], [], 0
+    for lineno, row in lines:
+        n += 1
+        try:
+            if row is None:
+                raise NlplabError(f"{layout.path}:{lineno}: not UTF-8")
+            records.append((lineno, *_record(layout, lineno, row)))
+        except NlplabError as e:
+            if on_error == "fail":
+                raise
+            skipped.append((lineno, str(e).split(": ", 1)[-1].split(";")[0]))
+    return records, skipped, n
+
+
+def _decode_lines(layout: Layout, start: int, lines: list[bytes], on_error: str):
+    try:
+        text = b"".join(lines).decode("utf-8")
+    except UnicodeDecodeError:
+        result = []
+        for i, raw in enumerate(lines, start):
+            try:
+                result.append((i, raw.decode("utf-8").rstrip("\r\n")))
+            except UnicodeDecodeError as e:
+                if on_error == "fail":
+                    raise decode_error(layout.path, i, raw, e) from None
+                result.append((i, None))
+        return result
+    if text.endswith("\n"):
+        text = text[:-1]
+    return [(i, line.rstrip("\r")) for i, line in enumerate(text.split("\n"), start)]
+
+
+def _record(layout: Layout, lineno: int, row):
+    fmt = layout.format
+    if fmt == "txt":
+        return None, row
+    if fmt in ("tsv", "csv"):
+        fields = row.split("\t") if fmt == "tsv" else row
+        if len(fields) != len(layout.columns):
+            kind = "tab-separated fields" if fmt == "tsv" else "fields"
+            raise NlplabError(f"{layout.path}:{lineno}: {len(fields)} {kind}, header has "
+                              f"{len(layout.columns)}; fix the row or pass --on-error skip")
+        return fields, fields[layout.text_col]
+    try:
+        obj = json.loads(row)
+    except json.JSONDecodeError as e:
+        raise NlplabError(f"{layout.path}:{lineno}:{e.colno}: not valid JSON ({e.msg}); fix the line or pass --on-error skip") from None
+    key = layout.text_col
+    if not isinstance(obj, dict) or not isinstance(obj.get(key), str):
+        raise NlplabError(f"{layout.path}:{lineno}: no string field {key!r}; every line needs it (or pass --on-error skip)")
+    return obj, obj[key]
+
+
+def iter_texts(layout: Layout, on_error: str = "fail", skipped: list | None = None):
+    """Every text of the file, in order, streamed (for training on a corpus). Skipped
+    rows are appended to `skipped` when given."""
+    for start, payload, _ in read_chunks(layout):
+        records, bad, _ = parse_chunk(layout, start, payload, on_error)
+        if skipped is not None:
+            skipped.extend(bad)
+        for _, _, text in records:
+            yield text
+
+
 @contextmanager
 def atomic_output(path: str, mode: str = "wb"):
     """Write to a temporary file beside `path`, renamed over it only on success: an

@@ -106,12 +106,12 @@ class Preprocessor:
         ['재밌', '어요', 'ㅋㅋ']
     """
 
-    def __init__(self, cfg: PreprocessConfig, layout: io.Layout | None = None):
-        self.cfg, self.layout = cfg, layout
+    def __init__(self, cfg: PreprocessConfig, layout: io.Layout | None = None, encoder=None):
+        self.cfg, self.layout, self.encoder = cfg, layout, encoder  # encoder: text -> tokens (subword stage)
         self._ready = False
 
     def __getstate__(self):
-        return {"cfg": self.cfg, "layout": self.layout, "_ready": False}
+        return {"cfg": self.cfg, "layout": self.layout, "encoder": self.encoder, "_ready": False}
 
     def setup(self):
         if self._ready:
@@ -149,6 +149,8 @@ class Preprocessor:
         if not self._ready:
             self.setup()
         text = self.cleaner(text)
+        if self.encoder is not None:
+            return self.encoder(text)
         if self.tok is None:
             return text
         if not self.filtering and not self.cfg.pos:
@@ -171,103 +173,46 @@ class Preprocessor:
         """Process one chunk read by `io.read_chunks`: returns (output bytes, rows in,
         rows out, tokens, skipped [(line, reason)])."""
         self.setup()
+        records, skipped, n_in = io.parse_chunk(self.layout, start, payload, self.cfg.on_error)
         fmt = self.layout.format
-        if fmt == "csv":
-            return self._csv_chunk(start, payload)
-        texts = self._decode(start, payload)
-        out, tokens, skipped = [], 0, []
-        for lineno, line in texts:
-            if line is None:  # undecodable, skipped
-                skipped.append((lineno, "not UTF-8"))
-                continue
+        buf = _io.StringIO()
+        writer = csv_writer(buf) if fmt == "csv" else None
+        tokens = n_out = 0
+        for lineno, record, text in records:
             try:
-                row, n = self._row(fmt, lineno, line)
+                value = self._value(lineno, text)
             except NlplabError as e:
                 if self.cfg.on_error == "fail":
                     raise
                 skipped.append((lineno, str(e).split(": ", 1)[-1]))
                 continue
-            out.append(row)
-            tokens += n
-        return "".join(out).encode("utf-8"), len(texts), len(out), tokens, skipped
-
-    def _decode(self, start: int, lines: list[bytes]):
-        try:
-            text = b"".join(lines).decode("utf-8")
-        except UnicodeDecodeError:
-            result = []
-            for i, raw in enumerate(lines, start):
-                try:
-                    result.append((i, raw.decode("utf-8").rstrip("\r\n")))
-                except UnicodeDecodeError as e:
-                    if self.cfg.on_error == "fail":
-                        raise io.decode_error(self.layout.path, i, raw, e) from None
-                    result.append((i, None))
-            return result
-        if text.endswith("\n"):
-            text = text[:-1]
-        return [(i, line.rstrip("\r")) for i, line in enumerate(text.split("\n"), start)]
+            tokens += len(value) if isinstance(value, list) else 0
+            n_out += 1
+            if fmt == "txt":
+                buf.write(_flat(value) + "\n")
+            elif fmt == "jsonl":
+                record[self.cfg.output_column or self.layout.text_col] = value
+                buf.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                if self.cfg.output_column:
+                    record.append(_flat(value))
+                else:
+                    record[self.layout.text_col] = _flat(value)
+                if writer:
+                    writer.writerow(record)
+                else:
+                    buf.write("\t".join(record) + "\n")
+        return buf.getvalue().encode("utf-8"), n_in, n_out, tokens, sorted(skipped)
 
     def _value(self, lineno: int, text: str):
         try:
-            result = self.process(text)
+            return self.process(text)
         except NlplabError:
             raise
         except Exception as e:  # an analyzer crashing on this row (KoNLPy throws Java errors)
             msg = " ".join(f"{type(e).__name__}: {e}".split())[:200]
             raise NlplabError(f"{self.layout.path}:{lineno}: {self.cfg.tokenizer} failed on this row ({msg}); "
                               "pass --on-error skip to skip such rows") from None
-        return result, (len(result) if isinstance(result, list) else 0)
-
-    def _row(self, fmt: str, lineno: int, line: str) -> tuple[str, int]:
-        if fmt == "txt":
-            value, n = self._value(lineno, line)
-            return _flat(value) + "\n", n
-        if fmt == "tsv":
-            fields = line.split("\t")
-            if len(fields) != len(self.layout.columns):
-                raise NlplabError(f"{self.layout.path}:{lineno}: {len(fields)} tab-separated fields, header has "
-                                  f"{len(self.layout.columns)}; fix the row or pass --on-error skip")
-            value, n = self._value(lineno, fields[self.layout.text_col])
-            self._put(fields, _flat(value))
-            return "\t".join(fields) + "\n", n
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise NlplabError(f"{self.layout.path}:{lineno}:{e.colno}: not valid JSON ({e.msg}); fix the line or pass --on-error skip") from None
-        key = self.layout.text_col
-        if not isinstance(obj, dict) or not isinstance(obj.get(key), str):
-            raise NlplabError(f"{self.layout.path}:{lineno}: no string field {key!r}; every line needs it (or pass --on-error skip)")
-        value, n = self._value(lineno, obj[key])
-        obj[self.cfg.output_column or key] = value
-        return json.dumps(obj, ensure_ascii=False) + "\n", n
-
-    def _put(self, fields: list, value):
-        if self.cfg.output_column:
-            fields.append(value)
-        else:
-            fields[self.layout.text_col] = value
-
-    def _csv_chunk(self, numbers, rows):
-        buf = _io.StringIO()
-        writer = csv_writer(buf)
-        tokens, skipped, n_out = 0, [], 0
-        for lineno, fields in zip(numbers, rows):
-            try:
-                if len(fields) != len(self.layout.columns):
-                    raise NlplabError(f"{self.layout.path}:{lineno}: {len(fields)} fields, header has "
-                                      f"{len(self.layout.columns)}; fix the row or pass --on-error skip")
-                value, n = self._value(lineno, fields[self.layout.text_col])
-            except NlplabError as e:
-                if self.cfg.on_error == "fail":
-                    raise
-                skipped.append((lineno, str(e).split(": ", 1)[-1]))
-                continue
-            self._put(fields, " ".join(value) if isinstance(value, list) else value)
-            writer.writerow(fields)
-            tokens += n
-            n_out += 1
-        return buf.getvalue().encode("utf-8"), len(rows), n_out, tokens, skipped
 
 
 def csv_writer(buf):
@@ -306,9 +251,10 @@ def header_bytes(cfg: PreprocessConfig, layout: io.Layout) -> bytes:
     return ("\t".join(cols) + "\n").encode("utf-8")
 
 
-def run(cfg: PreprocessConfig, progress: bool | None = None) -> Summary:
+def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Summary:
     """Preprocess cfg.input into cfg.output; returns the counts. Raises NlplabError for bad
-    input, leaving no output file behind."""
+    input, leaving no output file behind. `encoder` (a picklable text -> tokens callable)
+    replaces the tokenizer: `nlplab subword encode` runs through here."""
     if not cfg.input or not cfg.output:
         raise NlplabError("give an INPUT file and -o OUTPUT")
     if cfg.input != "-" and cfg.output != "-" and os.path.abspath(cfg.input) == os.path.abspath(cfg.output):
@@ -317,7 +263,7 @@ def run(cfg: PreprocessConfig, progress: bool | None = None) -> Summary:
     layout = io.inspect(cfg.input, cfg.format, column, cfg.no_header)
     if cfg.output_column and layout.format == "txt":
         raise NlplabError("--output-column needs a tsv, csv or jsonl file (txt rows have one column)")
-    proc = Preprocessor(cfg, layout)
+    proc = Preprocessor(cfg, layout, encoder)
     if cfg.workers == 1:
         proc.setup()  # fail fast on a missing backend or data before any output exists
     if cfg.output != "-":

@@ -1,0 +1,109 @@
+"""HF tokenizers pipelines (wordpiece, bpe, bytelevel-bpe), and the tokenizer.json +
+tokenizer_config.json that make every nlplab subword folder load with
+`transformers.AutoTokenizer.from_pretrained(DIR)`, SentencePiece models included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from nlplab.subword.spm import MODEL_FILE, read_proto
+
+HF_FILE = "tokenizer.json"
+
+
+def _unicode_normalizer(cfg):
+    # NFC keeps Hangul syllables composed; NFKC also folds full-width forms (English).
+    return normalizers.NFC() if cfg.lang == "ko" else normalizers.NFKC()
+
+
+def build_pipeline(cfg) -> tuple[Tokenizer, object]:
+    """An untrained tokenizer and its trainer for the tokenizers engine."""
+    specials = cfg.specials()
+    if cfg.model == "wordpiece":
+        # BERT's recipe; accents are stripped only for English uncased (stripping decomposes Hangul).
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.Sequence([
+            normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                       strip_accents=cfg.lowercase and cfg.lang == "en", lowercase=cfg.lowercase),
+            _unicode_normalizer(cfg),
+        ])
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece(prefix="##")
+        trainer = trainers.WordPieceTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                            special_tokens=specials, continuing_subword_prefix="##")
+    elif cfg.model == "bpe":
+        tok = Tokenizer(models.BPE(unk_token="[UNK]", fuse_unk=True))
+        steps = [_unicode_normalizer(cfg)] + ([normalizers.Lowercase()] if cfg.lowercase else [])
+        tok.normalizer = normalizers.Sequence(steps)
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+        trainer = trainers.BpeTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                      special_tokens=specials)
+    else:  # bytelevel-bpe: GPT-2/RoBERTa style, every byte sequence is encodable, no [UNK]
+        tok = Tokenizer(models.BPE())
+        tok.normalizer = normalizers.Sequence([normalizers.NFC()] + ([normalizers.Lowercase()] if cfg.lowercase else []))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                      special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    return tok, trainer
+
+
+def train_hf(cfg, corpus: Path, out_dir: Path) -> None:
+    tok, trainer = build_pipeline(cfg)
+    tok.train([str(corpus)], trainer)
+    tok.save(str(out_dir / HF_FILE))
+
+
+def from_spm(model_path: Path) -> Tokenizer:
+    """The SentencePiece model as an HF tokenizer that encodes to the same ids: the model's
+    own normalization table (Precompiled), SentencePiece's white-space handling, and the
+    same pieces and scores (unigram, char) or merges rebuilt from them (bpe)."""
+    proto = read_proto(model_path)
+    spec = proto.trainer_spec
+    pieces = [(p.piece, p.score) for p in proto.pieces]
+    if spec.model_type == 2:  # BPE: merges ordered by piece score, as SentencePiece applies them
+        from transformers.convert_slow_tokenizer import generate_merges
+
+        vocab = {piece: i for i, (piece, _) in enumerate(pieces)}
+        tok = Tokenizer(models.BPE(vocab, generate_merges(vocab, pieces), unk_token=spec.unk_piece,
+                                   fuse_unk=True, byte_fallback=spec.byte_fallback))
+    else:  # unigram; a char model is a unigram model over single characters
+        tok = Tokenizer(models.Unigram(pieces, unk_id=spec.unk_id, byte_fallback=spec.byte_fallback))
+    if proto.normalizer_spec.precompiled_charsmap:
+        steps = [normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap)]
+    else:  # identity-normalized (Korean) models: NFC, as nlplab applies before them
+        steps = [normalizers.NFC()]
+    # remove_extra_whitespaces: strip, and collapse runs of spaces
+    steps += [normalizers.Strip(), normalizers.Replace(Regex(" {2,}"), " ")]
+    tok.normalizer = normalizers.Sequence(steps)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    if spec.byte_fallback:
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(content=" ", left=1, right=0)])
+    else:
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    return tok
+
+
+def save_for_transformers(folder: Path, cfg) -> int:
+    """Write tokenizer.json (converted from spm.model when there is one) with BERT's
+    post-processor and special tokens, plus tokenizer_config.json. Returns the vocab size."""
+    from transformers import PreTrainedTokenizerFast
+
+    spm_path = folder / MODEL_FILE
+    tok = from_spm(spm_path) if spm_path.exists() else Tokenizer.from_file(str(folder / HF_FILE))
+    specials = cfg.specials()
+    from tokenizers import AddedToken
+
+    tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in specials])
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
+                                   additional_special_tokens=specials[5:] or None)
+    fast.save_pretrained(str(folder))
+    return tok.get_vocab_size(with_added_tokens=True)

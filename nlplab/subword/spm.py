@@ -1,0 +1,52 @@
+"""SentencePiece training (unigram, bpe, char) with BERT's special tokens at fixed ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nlplab import NlplabError
+
+MODEL_FILE = "spm.model"
+
+
+def train_spm(cfg, corpus: Path, out_dir: Path) -> None:
+    import sentencepiece as spm
+
+    specials = cfg.specials()
+    kwargs = dict(
+        input=str(corpus), model_prefix=str(out_dir / "spm"), model_type=cfg.model,
+        vocab_size=cfg.vocab_size, character_coverage=cfg.character_coverage,
+        input_sentence_size=cfg.input_sentence_size, shuffle_input_sentence=True,
+        byte_fallback=cfg.byte_fallback, num_threads=cfg.threads,
+        # [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 as control pieces, [MASK] and extras as user symbols
+        # (matched whole in text, so "[MASK]" in a sentence becomes the mask id).
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+        pad_piece="[PAD]", unk_piece="[UNK]", bos_piece="[CLS]", eos_piece="[SEP]",
+        user_defined_symbols=specials[4:], minloglevel=2,
+        # the corpus is cleaned by nlplab; the vocabulary cannot hold more pieces than it has
+        hard_vocab_limit=cfg.model != "char",
+    )
+    if cfg.lang == "ko":
+        # nmt_nfkc would turn compatibility jamo (ㅋ) into conjoining jamo (ᄏ), so Korean
+        # models normalize nothing themselves: nlplab applies NFC before them (prepare_fn).
+        kwargs["normalization_rule_name"] = "identity"
+    elif cfg.lowercase:
+        kwargs["normalization_rule_name"] = "nmt_nfkc_cf"
+    try:
+        spm.SentencePieceTrainer.train(**kwargs)
+    except RuntimeError as e:
+        from nlplab.subword.train import vocab_too_big
+
+        err = vocab_too_big(str(e), cfg)
+        if err:
+            raise err from None
+        raise NlplabError(f"SentencePiece failed: {' '.join(str(e).split())}") from None
+    (out_dir / "spm.vocab").unlink(missing_ok=True)  # the .model holds the vocabulary too
+
+
+def read_proto(path: Path):
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    proto = pb.ModelProto()
+    proto.ParseFromString(Path(path).read_bytes())
+    return proto

@@ -1,0 +1,195 @@
+"""Train a subword vocabulary into a self-contained folder.
+
+    nlplab subword train ../shared/data/nsmc/ratings_train.txt --column document -o out/ko-mecab-unigram \
+        --lang ko --model unigram --vocab-size 8000 --pretokenize mecab
+
+unigram / bpe / char train with SentencePiece (the folder keeps its `spm.model`);
+wordpiece / bytelevel-bpe (and bpe with --engine tokenizers) train with HF tokenizers as a
+normalizer -> pre-tokenizer -> model -> post-processor pipeline. Every folder gets a
+`tokenizer.json` that `transformers.AutoTokenizer.from_pretrained(DIR)` loads as a fast
+tokenizer with BERT's special tokens, and `nlplab_subword.json` (kind, sizes, pre-tokenizer,
+cleaning, corpus fingerprint, the command). The folder is built in a temporary folder and
+renamed at the end: a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import regex
+
+from nlplab import NlplabError, __version__, clean, io
+from nlplab.config import opt
+from nlplab.preprocess import PreprocessConfig, Preprocessor
+from nlplab.progress import Progress
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4 in every vocabulary
+MODELS = ("unigram", "bpe", "char", "wordpiece", "bytelevel-bpe")
+ENGINE = {"unigram": "sentencepiece", "bpe": "sentencepiece", "char": "sentencepiece",
+          "wordpiece": "tokenizers", "bytelevel-bpe": "tokenizers"}
+PRETOKENIZERS = ("none", "whitespace", "mecab", "kiwi", "okt")
+META_FILE = "nlplab_subword.json"
+
+
+@dataclass
+class SubwordConfig:
+    corpus: list = opt(None, "corpus files (txt, tsv, csv or jsonl), read in order")
+    output: str = opt(None, "output folder (must not exist, or pass --force)", flag=["-o", "--output"])
+    model: str = opt("unigram", "subword model", choices=list(MODELS))
+    engine: str = opt(None, "library: sentencepiece (default for unigram/bpe/char) or tokenizers (wordpiece, bytelevel-bpe)", choices=["sentencepiece", "tokenizers"])
+    vocab_size: int = opt(8000, "vocabulary size, special tokens included")
+    lang: str = opt(None, "language of the corpus (sets character coverage and normalization)", choices=["ko", "en"])
+    pretokenize: str = opt("none", "split text before learning subwords; mecab/kiwi/okt give morpheme-aware Korean vocabularies", choices=list(PRETOKENIZERS))
+    clean: str = opt("none", "cleaning applied before training and encoding: a preset (ko, en), comma-separated steps, or none")
+    format: str = opt(None, "corpus format (default: from the file extension)", choices=list(io.FORMATS))
+    column: str = opt(None, "tsv/csv column or jsonl key with the text")
+    no_header: bool = opt(False, "tsv/csv corpus has no header row")
+    special_tokens: str = opt("", "extra special tokens after BERT's [PAD] [UNK] [CLS] [SEP] [MASK], comma-separated")
+    character_coverage: float = opt(None, "SentencePiece character coverage (default: 0.9995 for ko, 1.0 for en)")
+    input_sentence_size: int = opt(2_000_000, "SentencePiece samples at most this many sentences from big corpora (0: all)")
+    byte_fallback: bool = opt(False, "SentencePiece: encode unknown characters as UTF-8 bytes instead of [UNK]")
+    lowercase: bool = opt(False, "lower-case in the tokenizer's normalizer (uncased vocabulary)")
+    min_frequency: int = opt(2, "tokenizers engine: minimum pair frequency for a merge")
+    threads: int = opt(os.cpu_count() or 1, "training threads")
+    force: bool = opt(False, "replace an existing output folder")
+
+    def __post_init__(self):
+        if isinstance(self.corpus, str):
+            self.corpus = [self.corpus]
+        if not self.corpus or not self.output:
+            raise NlplabError("give CORPUS file(s) and -o OUTPUT folder")
+        if self.lang is None:
+            if self.pretokenize in ("mecab", "kiwi", "okt"):
+                self.lang = "ko"
+            else:
+                raise NlplabError("which language is the corpus? pass --lang ko or --lang en")
+        self.engine = self.engine or ENGINE[self.model]
+        if self.engine == "sentencepiece" and self.model not in ("unigram", "bpe", "char"):
+            raise NlplabError(f"--model {self.model} trains with tokenizers; drop --engine sentencepiece")
+        if self.engine == "tokenizers" and self.model in ("unigram", "char"):
+            raise NlplabError(f"--model {self.model} trains with sentencepiece; drop --engine tokenizers")
+        if self.character_coverage is None:
+            self.character_coverage = 0.9995 if self.lang == "ko" else 1.0
+        n_special = len(self.specials())
+        if self.vocab_size <= n_special + 1:
+            raise NlplabError(f"--vocab-size {self.vocab_size} leaves no room next to {n_special} special tokens")
+
+    def specials(self) -> list[str]:
+        extra = [t.strip() for t in self.special_tokens.split(",") if t.strip()]
+        return SPECIAL_TOKENS + [t for t in extra if t not in SPECIAL_TOKENS]
+
+
+def prepare_corpus(cfg: SubwordConfig, dest: Path, progress: bool | None = None) -> dict:
+    """Stream every corpus file through cleaning and pre-tokenization into `dest`, one text
+    per line; blank texts are left out (they teach nothing) and counted. Returns counts and
+    the corpus fingerprint."""
+    proc = prepare_fn(cfg)
+    digest = hashlib.sha256()
+    rows = kept = chars = 0
+    total = sum(os.path.getsize(p) for p in cfg.corpus if os.path.exists(p))
+    with dest.open("w", encoding="utf-8") as out, Progress(total, ("rows",), desc="reading corpus", enabled=progress) as bar:
+        for path in cfg.corpus:
+            layout = io.inspect(path, cfg.format, cfg.column, cfg.no_header)
+            digest.update(f"{Path(path).name}\0{layout.format}\0{layout.text_col}\0".encode())
+            for start, payload, nbytes in io.read_chunks(layout):
+                records, _, n = io.parse_chunk(layout, start, payload, "fail")
+                for _, _, text in records:
+                    digest.update(text.encode("utf-8"))
+                    digest.update(b"\n")
+                    text = proc(text) if proc else text
+                    text = " ".join(text.split())  # one line per text, whatever it held
+                    if text:
+                        out.write(text + "\n")
+                        kept += 1
+                        chars += len(text)
+                rows += n
+                bar.update(nbytes, rows=n)
+    if kept == 0:
+        raise NlplabError(f"{', '.join(cfg.corpus)}: no text to train on ({rows} rows, all empty after cleaning); check --column and --clean")
+    return {"rows": rows, "texts": kept, "blank_rows_left_out": rows - kept, "chars": chars,
+            "sha256": digest.hexdigest()}
+
+
+def prepare_fn(cfg):
+    """The text -> text function applied before the subword model: cleaning (NFC first for
+    Korean SentencePiece models, see spm.py), then the pre-tokenizer's tokens joined by
+    spaces. None when there is nothing to do."""
+    tokenizer = cfg.pretokenize if cfg.pretokenize != "none" else "none"
+    steps = clean.pipeline(cfg.clean).spec()
+    if cfg.lang == "ko" and cfg.engine == "sentencepiece" and "nfc" not in steps:
+        steps.insert(0, "nfc")
+    if tokenizer == "none" and not steps:
+        return None
+    pp = Preprocessor(PreprocessConfig(lang=cfg.lang, tokenizer=tokenizer, clean=steps)).setup()
+
+    def prepare(text: str) -> str:
+        out = pp.process(text)
+        return " ".join(out) if isinstance(out, list) else out
+
+    return prepare
+
+
+def train(cfg: SubwordConfig, argv: list[str] | None = None, progress: bool | None = None) -> dict:
+    """Train and write the folder; returns its metadata."""
+    out = Path(cfg.output)
+    occupied = any(out.iterdir()) if out.is_dir() else out.exists()
+    if occupied and not cfg.force:
+        raise NlplabError(f"{out}: already exists; choose a new -o folder or pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    try:
+        t0 = time.perf_counter()
+        corpus = prepare_corpus(cfg, tmp / "corpus.txt", progress)
+        t1 = time.perf_counter()
+        if cfg.engine == "sentencepiece":
+            from nlplab.subword.spm import train_spm
+
+            train_spm(cfg, tmp / "corpus.txt", tmp)
+        else:
+            from nlplab.subword.hf import train_hf
+
+            train_hf(cfg, tmp / "corpus.txt", tmp)
+        t2 = time.perf_counter()
+        (tmp / "corpus.txt").unlink()
+        from nlplab.subword.hf import save_for_transformers
+
+        vocab_size = save_for_transformers(tmp, cfg)
+        meta = {
+            "nlplab_version": __version__, "kind": cfg.model, "engine": cfg.engine,
+            "vocab_size": vocab_size, "vocab_size_requested": cfg.vocab_size, "lang": cfg.lang,
+            "pretokenize": cfg.pretokenize, "clean": cfg.clean, "lowercase": cfg.lowercase,
+            "special_tokens": cfg.specials(), "corpus": {"files": [os.path.abspath(p) for p in cfg.corpus], **corpus},
+            "seconds": {"prepare": round(t1 - t0, 3), "train": round(t2 - t1, 3)},
+            "command": "nlplab " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "config": asdict(cfg),
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+        return meta
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+_TOO_BIG = regex.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
+
+
+def vocab_too_big(message: str, cfg: SubwordConfig) -> NlplabError | None:
+    m = _TOO_BIG.search(message)
+    if not m:
+        return None
+    return NlplabError(f"--vocab-size {cfg.vocab_size} is more than {', '.join(cfg.corpus)} supports for "
+                       f"--model {cfg.model}; the largest workable size is {m.group(2)}: pass --vocab-size {m.group(2)} or less, or a bigger corpus")
+
+
+__all__ = ["SubwordConfig", "train", "prepare_corpus", "prepare_fn", "SPECIAL_TOKENS", "META_FILE"]
