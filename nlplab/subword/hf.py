@@ -104,6 +104,7 @@ def save_for_transformers(folder: Path, cfg) -> int:
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
+                                   model_input_names=["input_ids", "token_type_ids", "attention_mask"],
                                    additional_special_tokens=specials[5:] or None)
     fast.save_pretrained(str(folder))
     return tok.get_vocab_size(with_added_tokens=True)

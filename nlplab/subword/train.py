@@ -182,9 +182,16 @@ def train(cfg: SubwordConfig, argv: list[str] | None = None, progress: bool | No
 
 
 _TOO_BIG = regex.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
+_TOO_SMALL = regex.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
 
 def vocab_too_big(message: str, cfg: SubwordConfig) -> NlplabError | None:
+    """SentencePiece's vocabulary-size errors as one line that says what size works."""
+    small = _TOO_SMALL.search(message)
+    if small:
+        return NlplabError(f"--vocab-size {cfg.vocab_size} is too small: covering {100 * cfg.character_coverage:g}% of the "
+                           f"characters of {', '.join(cfg.corpus)} takes {small.group(2)} pieces; pass --vocab-size "
+                           f"{int(small.group(2)) + 1} or more, or a lower --character-coverage")
     m = _TOO_BIG.search(message)
     if not m:
         return None

@@ -1,0 +1,233 @@
+"""Subword stage: training into AutoTokenizer folders, parity with the native models,
+round-trips, morpheme-aware Korean, stats against hand counts, and bad input."""
+
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, run_cli
+from nlplab import NlplabError
+from nlplab.subword import SubwordConfig, SubwordTokenizer, train
+from nlplab.subword.stats import stats
+
+EN = ROOT / "corpora" / "en_sample.txt"
+KO = ROOT / "corpora" / "ko_sample.txt"
+KO_TSV = ROOT / "corpora" / "ko_reviews.tsv"
+
+
+def build(tmp, name, corpus, **kw):
+    kw.setdefault("vocab_size", 300)
+    cfg = SubwordConfig(corpus=[str(corpus)], output=str(tmp / name), **kw)
+    train(cfg, argv=["subword", "train"], progress=False)
+    return SubwordTokenizer(tmp / name)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("subword")
+    return {
+        "en-unigram": build(tmp, "en-unigram", EN, lang="en", vocab_size=600),
+        "en-bytefb": build(tmp, "en-bytefb", EN, lang="en", model="bpe", byte_fallback=True, vocab_size=600),
+        "en-wordpiece": build(tmp, "en-wordpiece", EN, lang="en", model="wordpiece", lowercase=True),
+        "ko-bytelevel": build(tmp, "ko-bytelevel", KO, lang="ko", model="bytelevel-bpe", vocab_size=600),
+        "ko-mecab": build(tmp, "ko-mecab", KO, lang="ko", pretokenize="mecab", vocab_size=1200),
+        "ko-char": build(tmp, "ko-char", KO, lang="ko", model="char", vocab_size=5000),
+    }
+
+
+def lines(path):
+    return [s for s in Path(path).read_text(encoding="utf-8").splitlines() if s.strip()]
+
+
+def test_folder_is_self_contained_and_loads_with_autotokenizer(folders):
+    from transformers import AutoTokenizer
+
+    for name, tok in folders.items():
+        files = {p.name for p in tok.folder.iterdir()}
+        assert {"tokenizer.json", "tokenizer_config.json", "nlplab_subword.json"} <= files, name
+        assert ("spm.model" in files) == (tok.meta["engine"] == "sentencepiece"), name
+        hf = AutoTokenizer.from_pretrained(str(tok.folder))
+        assert hf.is_fast
+        specials = [hf.pad_token_id, hf.unk_token_id, hf.cls_token_id, hf.sep_token_id, hf.mask_token_id]
+        assert specials == [0, 1, 2, 3, 4], name
+        ids = hf("hello world")["input_ids"]
+        assert ids[0] == 2 and ids[-1] == 3
+        pair = hf("a", "b")
+        assert pair["input_ids"].count(3) == 2 and pair["token_type_ids"][-1] == 1
+
+
+def test_metadata_records_how_it_was_made(folders):
+    meta = folders["ko-mecab"].meta
+    assert meta["kind"] == "unigram" and meta["engine"] == "sentencepiece" and meta["pretokenize"] == "mecab"
+    assert meta["vocab_size"] == 1200 and meta["lang"] == "ko"
+    assert meta["corpus"]["rows"] == 351 and meta["corpus"]["texts"] == 351 - 8  # 8 blank lines left out
+    assert len(meta["corpus"]["sha256"]) == 64 and meta["command"].startswith("nlplab subword train")
+
+
+def test_autotokenizer_matches_sentencepiece_on_the_corpus(folders):
+    from transformers import AutoTokenizer
+
+    for name in ("en-unigram", "en-bytefb", "ko-char"):
+        tok = folders[name]
+        hf = AutoTokenizer.from_pretrained(str(tok.folder))
+        texts = lines(EN if name.startswith("en") else KO)
+        prepared = tok._prep(texts)
+        native = tok.encode_batch(texts)
+        via_hf = [hf(t, add_special_tokens=False)["input_ids"] for t in prepared]
+        same = sum(a == b for a, b in zip(native, via_hf))
+        # Unigram ties between equal-score segmentations may order pieces differently.
+        assert same >= 0.99 * len(texts), (name, same, len(texts))
+
+
+ROUNDTRIP_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Co", "Cn"),
+                                       blacklist_characters="[]"), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ROUNDTRIP_TEXT)
+def test_byte_fallback_roundtrip(folders, text):
+    tok = folders["en-bytefb"]
+    assert tok.decode(tok.encode(text)) == tok.normalized(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ROUNDTRIP_TEXT)
+def test_bytelevel_roundtrip_is_exact_up_to_nfc(folders, text):
+    tok = folders["ko-bytelevel"]
+    assert tok.encode(text).count(tok.unk_id) == 0
+    assert tok.decode(tok.encode(text)) == unicodedata.normalize("NFC", text)
+
+
+def test_roundtrip_on_sample_corpora(folders):
+    for name, corpus in (("en-unigram", EN), ("ko-mecab", KO), ("ko-char", KO)):
+        tok = folders[name]
+        for text in lines(corpus):
+            ids = tok.encode(text)
+            if tok.unk_id in ids:
+                continue
+            assert tok.decode(ids) == " ".join(tok.normalized(text).split()), (name, text)
+
+
+def test_korean_model_keeps_jamo_and_syllables(folders):
+    # nmt_nfkc would turn ㅋ (U+314B) into ᄏ (U+110F); Korean models use NFC only
+    pieces = folders["ko-char"].pieces("재밌어요 ㅋㅋ")
+    assert pieces == ["▁", "재", "밌", "어", "요", "▁", "ㅋ", "ㅋ"]
+    assert folders["ko-bytelevel"].decode(folders["ko-bytelevel"].encode("재밌어요ㅋㅋ")) == "재밌어요ㅋㅋ"
+
+
+def test_morpheme_aware_encoding_applies_mecab(folders):
+    tok = folders["ko-mecab"]
+    assert tok.prepare("아버지가방에들어가신다") == "아버지 가 방 에 들어가 신다"
+    assert tok.pieces("아버지가방에들어가신다") == tok.sp.encode("아버지 가 방 에 들어가 신다", out_type=str)
+    # decoding gives the morpheme-split text
+    assert tok.decode(tok.encode("아버지가방에")) == "아버지 가 방 에"
+
+
+def test_wordpiece_normalization(folders):
+    tok = folders["en-wordpiece"]
+    # uncased English WordPiece: lower-case and strip accents, as BERT uncased
+    assert tok.normalized("Café NAÏVE") == "cafe naive"
+    assert all(p == "[UNK]" or p.startswith("##") or not p.startswith("▁") for p in tok.pieces("the movie"))
+    assert tok.decode(tok.encode("the movie was great")) == "the movie was great"
+
+
+def test_stats_match_hand_counts(folders):
+    tok = folders["en-unigram"]
+    texts = ["the movie was great", "soooo good!!", "한국어"]
+    ids = tok.encode_batch(texts)
+    s = stats(tok, texts)
+    n_sub = sum(map(len, ids))
+    assert s["words"] == 4 + 2 + 1 and s["subwords"] == n_sub
+    assert s["fertility"] == pytest.approx(n_sub / 7)
+    assert s["unk_rate"] == pytest.approx(sum(i.count(1) for i in ids) / n_sub)
+    assert s["vocab_used"] == pytest.approx(len({i for seq in ids for i in seq}) / 600)
+    # 한, 국, 어 are not in an English sample's vocabulary; every other character is
+    n_chars = sum(len(t.replace(" ", "")) for t in texts)
+    assert s["char_coverage"] == pytest.approx((n_chars - 3) / n_chars)
+    assert stats(folders["ko-bytelevel"], texts)["char_coverage"] == 1.0
+
+
+def test_cli_train_encode_decode_stats(tmp_path, capsys):
+    out = tmp_path / "ko"
+    code, _, err = run_cli("subword", "train", KO_TSV, "--column", "document", "-o", out, "--lang", "ko",
+                           "--vocab-size", "600", "--no-progress", capsys=capsys)
+    assert code == 0, err
+    assert "unigram (sentencepiece) vocabulary of 600 from 199 texts (3 blank rows left out)" in err
+    ids = tmp_path / "ids.tsv"
+    code, _, err = run_cli("subword", "encode", out, KO_TSV, "-o", ids, "--column", "document", "--ids", capsys=capsys)
+    assert code == 0, err
+    rows = ids.read_text(encoding="utf-8").splitlines()
+    src = KO_TSV.read_text(encoding="utf-8").splitlines()
+    assert len(rows) == len(src) == 203 and rows[0] == src[0]
+    assert [r.split("\t")[0] for r in rows] == [r.split("\t")[0] for r in src]
+    only_ids = tmp_path / "only_ids.txt"
+    only_ids.write_text("".join(r.split("\t")[1] + "\n" for r in rows[1:]), encoding="utf-8")
+    assert run_cli("subword", "decode", out, only_ids, "-o", tmp_path / "dec.txt") == 0
+    tok = SubwordTokenizer(out)
+    decoded = (tmp_path / "dec.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    for line, text in zip(decoded, (r.split("\t")[1] for r in src[1:])):
+        if tok.unk_id not in tok.encode(text):
+            assert line == " ".join(tok.normalized(text).split())
+    code, table, _ = run_cli("subword", "stats", out, KO_TSV, "--column", "document", "--json", capsys=capsys)
+    assert code == 0 and json.loads(table)[0]["vocab_size"] == 600
+
+
+def assert_cli_error(capsys, args, *needles):
+    code, _, err = run_cli(*args, capsys=capsys)
+    assert code == 2 and "\n" not in err.strip(), err
+    for n in needles:
+        assert n in err, err
+
+
+def test_bad_input(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    assert_cli_error(capsys, ["subword", "train", empty, "-o", tmp_path / "e", "--lang", "en"], "no text to train on")
+    assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "big", "--lang", "en", "--vocab-size", "50000"],
+                     "--vocab-size 50000", "largest workable size is")
+    assert_cli_error(capsys, ["subword", "encode", tmp_path / "nope", EN, "-o", tmp_path / "x"], "no such folder")
+    assert_cli_error(capsys, ["subword", "encode", tmp_path, EN, "-o", tmp_path / "x"], "not an nlplab subword folder")
+    assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "v", "--lang", "en", "--vocab-size", "3"], "no room")
+    assert_cli_error(capsys, ["subword", "train", KO, "-o", tmp_path / "v", "--lang", "ko", "--vocab-size", "100"],
+                     "--vocab-size 100 is too small", "pieces; pass --vocab-size")
+    assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "v"], "--lang")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "f").write_text("x")
+    assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "taken", "--lang", "en"], "already exists", "--force")
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]  # no half-written folders
+    assert not (tmp_path / "big").exists() and not (tmp_path / "e").exists()
+
+
+def test_missing_pretokenizer(tmp_path, monkeypatch):
+    import sys
+
+    from nlplab import tokenize
+
+    tokenize._build.cache_clear()
+    monkeypatch.setitem(sys.modules, "kiwipiepy", None)  # as if not installed
+    with pytest.raises(NlplabError, match="pip install kiwipiepy"):
+        train(SubwordConfig(corpus=[str(KO)], output=str(tmp_path / "k"), lang="ko", pretokenize="kiwi"), progress=False)
+    tokenize._build.cache_clear()
+    assert not (tmp_path / "k").exists()
+
+
+@pytest.mark.slow
+def test_real_corpora_parity_and_roundtrip(tmp_path, shared):
+    """SST-2 train -> unigram 8k: AutoTokenizer equals spm.model on all of SST-2 dev; NSMC ->
+    morpheme-aware unigram: round-trips on the test reviews."""
+    from transformers import AutoTokenizer
+
+    en = build(tmp_path, "sst2", shared / "glue/SST-2/train.tsv", lang="en", vocab_size=8000, column="sentence")
+    dev = [r.split("\t")[0] for r in (shared / "glue/SST-2/dev.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    hf = AutoTokenizer.from_pretrained(str(en.folder))
+    assert [hf(t, add_special_tokens=False)["input_ids"] for t in dev] == en.encode_batch(dev)
+    ko = build(tmp_path, "nsmc", shared / "korean-hate-speech/train.tsv", lang="ko", vocab_size=4000,
+               column="comments", pretokenize="mecab")
+    texts = [r.split("\t")[0] for r in (shared / "korean-hate-speech/dev.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    ok = [t for t in texts if ko.unk_id not in ko.encode(t)]
+    assert len(ok) > 0.8 * len(texts)
+    assert all(ko.decode(ko.encode(t)) == " ".join(ko.normalized(t).split()) for t in ok)
