@@ -117,6 +117,10 @@ def test_korean_model_keeps_jamo_and_syllables(folders):
     pieces = folders["ko-char"].pieces("재밌어요 ㅋㅋ")
     assert pieces == ["▁", "재", "밌", "어", "요", "▁", "ㅋ", "ㅋ"]
     assert folders["ko-bytelevel"].decode(folders["ko-bytelevel"].encode("재밌어요ㅋㅋ")) == "재밌어요ㅋㅋ"
+    # the NFC rules compiled into Korean models: decomposed input encodes like composed input
+    tok = folders["ko-char"]
+    nfd = unicodedata.normalize("NFD", "재밌어요 최고")
+    assert nfd != "재밌어요 최고" and tok.sp.encode(nfd) == tok.sp.encode("재밌어요 최고")
 
 
 def test_morpheme_aware_encoding_applies_mecab(folders):

@@ -72,10 +72,9 @@ def from_spm(model_path: Path) -> Tokenizer:
                                    fuse_unk=True, byte_fallback=spec.byte_fallback))
     else:  # unigram; a char model is a unigram model over single characters
         tok = Tokenizer(models.Unigram(pieces, unk_id=spec.unk_id, byte_fallback=spec.byte_fallback))
+    steps = []
     if proto.normalizer_spec.precompiled_charsmap:
-        steps = [normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap)]
-    else:  # identity-normalized (Korean) models: NFC, as nlplab applies before them
-        steps = [normalizers.NFC()]
+        steps.append(normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap))
     # remove_extra_whitespaces: strip, and collapse runs of spaces
     steps += [normalizers.Strip(), normalizers.Replace(Regex(" {2,}"), " ")]
     tok.normalizer = normalizers.Sequence(steps)

@@ -27,9 +27,9 @@ def train_spm(cfg, corpus: Path, out_dir: Path) -> None:
         hard_vocab_limit=cfg.model != "char",
     )
     if cfg.lang == "ko":
-        # nmt_nfkc would turn compatibility jamo (ㅋ) into conjoining jamo (ᄏ), so Korean
-        # models normalize nothing themselves: nlplab applies NFC before them (prepare_fn).
-        kwargs["normalization_rule_name"] = "identity"
+        # nmt_nfkc would turn compatibility jamo (ㅋ) into conjoining jamo (ᄏ): Korean models
+        # get an NFC rule table instead, compiled into the .model (and tokenizer.json).
+        kwargs["normalization_rule_tsv"] = str(write_nfc_rules(out_dir / "nfc.tsv"))
     elif cfg.lowercase:
         kwargs["normalization_rule_name"] = "nmt_nfkc_cf"
     try:
@@ -42,6 +42,24 @@ def train_spm(cfg, corpus: Path, out_dir: Path) -> None:
             raise err from None
         raise NlplabError(f"SentencePiece failed: {' '.join(str(e).split())}") from None
     (out_dir / "spm.vocab").unlink(missing_ok=True)  # the .model holds the vocabulary too
+    (out_dir / "nfc.tsv").unlink(missing_ok=True)
+
+
+def write_nfc_rules(path: Path) -> Path:
+    """SentencePiece normalization rules for NFC: each canonically decomposed sequence ->
+    its composed character (11,172 Hangul syllables from conjoining jamo, accented Latin...)."""
+    import unicodedata
+
+    rows = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        d = unicodedata.normalize("NFD", c)
+        if d != c and unicodedata.normalize("NFC", d) == c:
+            rows.append(" ".join(f"{ord(x):X}" for x in d) + f"\t{cp:X}\n")
+    path.write_text("".join(rows), encoding="ascii")
+    return path
 
 
 def read_proto(path: Path):

@@ -41,7 +41,7 @@ class SubwordTokenizer:
 
             self.sp = spm.SentencePieceProcessor(model_file=str(folder / MODEL_FILE))
         self.prepare = prepare_fn(SimpleNamespace(lang=self.meta["lang"], pretokenize=self.meta["pretokenize"],
-                                                  clean=self.meta["clean"], engine=self.meta["engine"]))
+                                                  clean=self.meta["clean"]))
         self.unk_id = self.hf.token_to_id("[UNK]")
         self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
 

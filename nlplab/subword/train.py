@@ -26,7 +26,7 @@ from pathlib import Path
 
 import regex
 
-from nlplab import NlplabError, __version__, clean, io
+from nlplab import NlplabError, __version__, io
 from nlplab.config import opt
 from nlplab.preprocess import PreprocessConfig, Preprocessor
 from nlplab.progress import Progress
@@ -119,16 +119,12 @@ def prepare_corpus(cfg: SubwordConfig, dest: Path, progress: bool | None = None)
 
 
 def prepare_fn(cfg):
-    """The text -> text function applied before the subword model: cleaning (NFC first for
-    Korean SentencePiece models, see spm.py), then the pre-tokenizer's tokens joined by
-    spaces. None when there is nothing to do."""
+    """The text -> text function applied before the subword model: cleaning, then the
+    pre-tokenizer's tokens joined by spaces. None when there is nothing to do."""
     tokenizer = cfg.pretokenize if cfg.pretokenize != "none" else "none"
-    steps = clean.pipeline(cfg.clean).spec()
-    if cfg.lang == "ko" and cfg.engine == "sentencepiece" and "nfc" not in steps:
-        steps.insert(0, "nfc")
-    if tokenizer == "none" and not steps:
+    if tokenizer == "none" and cfg.clean in (None, "none"):
         return None
-    pp = Preprocessor(PreprocessConfig(lang=cfg.lang, tokenizer=tokenizer, clean=steps)).setup()
+    pp = Preprocessor(PreprocessConfig(lang=cfg.lang, tokenizer=tokenizer, clean=cfg.clean)).setup()
 
     def prepare(text: str) -> str:
         out = pp.process(text)
