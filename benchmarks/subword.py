@@ -138,7 +138,7 @@ def main() -> None:
                     name = f"{lang}-{kind}{'-' + pretok if pretok != 'none' else ''}-{vocab // 1000}k"
                     out = tmp / name
                     ours_t, direct_t = [], []
-                    for r in range(args.train_repeats):
+                    for _ in range(args.train_repeats):
                         shutil.rmtree(out, ignore_errors=True)
                         cfg = SubwordConfig(corpus=[str(corpus)], output=str(out), lang=lang, model=kind,
                                             vocab_size=vocab, pretokenize=pretok, force=True)

@@ -337,7 +337,8 @@ def step_name(step) -> str:
 
 
 def step_spec(step):
-    options = {f.name: getattr(step, f.name) for f in fields(step)}
+    # non-default options only, as spec() promises (["squeeze", {"max_repeat": 3}], "url")
+    options = {f.name: getattr(step, f.name) for f in fields(step) if getattr(step, f.name) != f.default}
     options = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
     return [step_name(step), options] if options else step_name(step)
 

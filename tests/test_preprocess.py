@@ -5,8 +5,8 @@ import csv
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from nlplab.preprocess import PreprocessConfig, Preprocessor
 
 

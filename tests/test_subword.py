@@ -6,10 +6,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, run_cli
 from nlplab import NlplabError
 from nlplab.subword import SubwordConfig, SubwordTokenizer, train
 from nlplab.subword.stats import stats

@@ -11,7 +11,7 @@ without offsets, the fast path `preprocess` uses.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from nlplab import NlplabError
 from nlplab.tokenize import english, korean
@@ -37,7 +37,7 @@ DEFAULT = {"en": "nltk", "ko": "mecab"}
 ANY_LANGUAGE = {"whitespace", "regexp"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _build(name: str, options: tuple):
     return TOKENIZERS[name](**dict(options))
 

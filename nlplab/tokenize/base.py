@@ -39,7 +39,8 @@ SEJONG = {
 }
 # Kkma's own refinement of Sejong (NNM, VXV, MDT, EPH, OL, ...).
 KKMA = {**SEJONG, "NNM": "NOUN", "VXV": "AUX", "VXA": "AUX", "MD": "DET", "MAC": "CONJ",
-        "OH": "FOREIGN", "OL": "FOREIGN", "ON": "NUM", "UN": "X"}
+        "OH": "FOREIGN", "OL": "FOREIGN", "ON": "NUM", "UN": "X",
+        "EMO": "SYM"}  # emoticons (ㅋㅋ, ^^): without it the E prefix made them ENDING
 # Hannanum's 9 top-level tags (konlpy's default ntags=9).
 HANNANUM = {"N": "NOUN", "P": "VERB", "M": "ADV", "I": "INTJ", "J": "PART", "E": "ENDING",
             "X": "AFFIX", "S": "PUNCT", "F": "FOREIGN"}

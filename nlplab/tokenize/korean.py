@@ -71,7 +71,12 @@ class Mecab(Korean):
         for line in self._parse(text).split("\n"):
             surface, sep, feature = line.partition("\t")
             if sep:
-                out.append((surface, feature.partition(",")[0]))
+                tag = feature.partition(",")[0]
+                if self.stem and ",Inflect," in feature and self.coarse(tag) in ("VERB", "ADJ", "AUX"):
+                    # A fused form (갔 VV+EP = 가/VV/*+았/EP/*): stem its first morpheme, from
+                    # the last field, so stem=True gives 가다, not 갔다 (예뻐요 -> 예쁘다).
+                    surface = feature.rpartition(",")[2].partition("/")[0] or surface
+                out.append((surface, tag))
         return out
 
 
@@ -94,7 +99,11 @@ class Kiwi(Korean):
     def tokenize(self, text):
         if self.stem or not text or text.isspace():
             return super().tokenize(text)
-        return [Token(t.form, t.tag, self.coarse(t.tag), t.start, t.start + t.len) for t in self._kiwi.tokenize(text)]
+        # Kiwi restores the morphemes of a contracted syllable (신다 -> 시 + ᆫ다) and gives
+        # both the syllable's span; like align(), offsets only where the text has the form.
+        return [Token(t.form, t.tag, self.coarse(t.tag),
+                      *((t.start, t.start + t.len) if text[t.start:t.start + t.len] == t.form else (None, None)))
+                for t in self._kiwi.tokenize(text)]
 
     def sentences(self, text: str) -> list[str]:
         return [s.text for s in self._kiwi.split_into_sents(text)]

@@ -9,7 +9,7 @@ word per line, '#' comments) is merged into either.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import regex
@@ -22,7 +22,7 @@ KO_DROP_TAGS = frozenset({"PART", "ENDING", "PUNCT"})
 _PUNCT_ONLY = regex.compile(r"^[\p{P}\p{S}]+$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin(lang: str) -> frozenset[str]:
     if lang == "en":
         require_nltk_data("stopwords", "corpora/stopwords/english")
