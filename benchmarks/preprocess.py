@@ -33,7 +33,7 @@ SHARED = Path(os.environ.get("NLPLAB_SHARED", ROOT.parent / "shared" / "data"))
 # backend -> (lang, data file, text column, rows used)
 CASES = {
     "mecab": ("ko", "nsmc/ratings_train.txt", "document", 150_000),
-    "kiwi": ("ko", "nsmc/ratings_train.txt", "document", 20_000),
+    "kiwi": ("ko", "nsmc/ratings_train.txt", "document", 40_000),
     "okt": ("ko", "nsmc/ratings_train.txt", "document", 10_000),
     "komoran": ("ko", "nsmc/ratings_train.txt", "document", 20_000),
     "hannanum": ("ko", "nsmc/ratings_train.txt", "document", 5_000),

@@ -232,6 +232,24 @@ def _flat(value) -> str:
 _WORKER: Preprocessor | None = None
 
 
+def _fresh_worker():
+    """Pool initializer: a forked worker builds its own analyzer instead of reusing one
+    copied from the parent (Kiwi's thread pool does not survive a fork)."""
+    global _WORKER
+    _WORKER = None
+    tokenize._build.cache_clear()
+
+
+def _start_method() -> str:
+    """fork where it is safe: it skips each worker's interpreter start and imports. Not
+    after this process started a JVM (KoNLPy): a forked child cannot use its parent's JVM,
+    so then spawn. macOS and Windows always spawn."""
+    jpype = sys.modules.get("jpype")
+    if sys.platform.startswith("linux") and not (jpype and jpype.isJVMStarted()):
+        return "fork"
+    return "spawn"
+
+
 def _work(args):
     global _WORKER
     proc, start, payload = args
@@ -312,9 +330,8 @@ def _results(proc: Preprocessor, layout: io.Layout, cfg: PreprocessConfig):
         for start, payload, nbytes in chunks:
             yield (*proc.chunk(start, payload), nbytes)
         return
-    # spawn, not fork: a forked child cannot use a JVM (KoNLPy) started in its parent.
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(cfg.workers) as pool:
+    ctx = multiprocessing.get_context(_start_method())
+    with ctx.Pool(cfg.workers, initializer=_fresh_worker) as pool:
         pending = deque()
         for start, payload, nbytes in chunks:
             pending.append((pool.apply_async(_work, ((proc, start, payload),)), nbytes))
