@@ -10,9 +10,11 @@ nothing gives an empty token list, never a dropped row. Rows are only skipped wi
 
 from __future__ import annotations
 
+import csv
 import io as _io
 import json
 import multiprocessing
+import multiprocessing.pool
 import os
 import sys
 from collections import deque
@@ -216,8 +218,6 @@ class Preprocessor:
 
 
 def csv_writer(buf):
-    import csv
-
     return csv.writer(buf, lineterminator="\n")
 
 
@@ -230,6 +230,9 @@ def _flat(value) -> str:
 # --- running over a file ------------------------------------------------------------
 
 _WORKER: Preprocessor | None = None
+# KoNLPy analyzers whose Java side gives the same results from several threads at once
+# (checked on NSMC in tests/test_preprocess.py); the others run one JVM per process.
+JVM_THREADSAFE = {"okt", "komoran"}
 
 
 def _fresh_worker():
@@ -330,11 +333,19 @@ def _results(proc: Preprocessor, layout: io.Layout, cfg: PreprocessConfig):
         for start, payload, nbytes in chunks:
             yield (*proc.chunk(start, payload), nbytes)
         return
-    ctx = multiprocessing.get_context(_start_method())
-    with ctx.Pool(cfg.workers, initializer=_fresh_worker) as pool:
+    if cfg.tokenizer in JVM_THREADSAFE:
+        # One JVM, several threads: JPype releases the GIL inside Java calls, and a second
+        # JVM would repeat the JIT warm-up and compete with the first one's JIT/GC threads.
+        pool, work = multiprocessing.pool.ThreadPool(cfg.workers), proc.chunk
+        proc.setup()
+    else:
+        pool = multiprocessing.get_context(_start_method()).Pool(cfg.workers, initializer=_fresh_worker)
+        work = None
+    with pool:
         pending = deque()
         for start, payload, nbytes in chunks:
-            pending.append((pool.apply_async(_work, ((proc, start, payload),)), nbytes))
+            task = pool.apply_async(work, (start, payload)) if work else pool.apply_async(_work, ((proc, start, payload),))
+            pending.append((task, nbytes))
             if len(pending) > 2 * cfg.workers + 2:
                 res, n = pending.popleft()
                 yield (*res.get(), n)

@@ -45,7 +45,9 @@ class SubwordTokenizer:
         self.unk_id = self.hf.token_to_id("[UNK]")
         self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
 
-    from_dir = classmethod(lambda cls, folder: cls(folder))
+    @classmethod
+    def from_dir(cls, folder: str | Path) -> SubwordTokenizer:
+        return cls(folder)
 
     def _prep(self, texts: list[str]) -> list[str]:
         return [self.prepare(t) for t in texts] if self.prepare else texts
