@@ -281,3 +281,17 @@ def test_glue_real(tmp_path, shared, task, args, rows):
     got = lines(out)
     assert len(got) == rows + ("--no-header" not in args)
     assert all(r.count("\t") == got[0].count("\t") for r in got)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["okt", "komoran"])
+def test_jvm_threads_give_the_same_output(tmp_path, shared, backend):
+    """okt/komoran workers are threads sharing one JVM (JVM_THREADSAFE): same bytes as 1 worker."""
+    src = tmp_path / "nsmc.tsv"
+    with (shared / "nsmc/ratings_train.txt").open(encoding="utf-8") as f:
+        src.write_text("".join(next(f) for _ in range(1501)), encoding="utf-8")
+    one, two = tmp_path / "one.tsv", tmp_path / "two.tsv"
+    common = ["--lang", "ko", "--tokenizer", backend, "--column", "document", "--chunk-bytes", "8192"]
+    assert run_cli("tokenize", src, "-o", one, *common) == 0
+    assert run_cli("tokenize", src, "-o", two, *common, "--workers", "2") == 0
+    assert one.read_bytes() == two.read_bytes() and len(lines(two)) == 1501

@@ -51,9 +51,9 @@ def build_pipeline(cfg) -> tuple[Tokenizer, object]:
     return tok, trainer
 
 
-def train_hf(cfg, corpus: Path, out_dir: Path) -> None:
+def train_hf(cfg, files: list[str], out_dir: Path) -> None:
     tok, trainer = build_pipeline(cfg)
-    tok.train([str(corpus)], trainer)
+    tok.train(files, trainer)
     tok.save(str(out_dir / HF_FILE))
 
 

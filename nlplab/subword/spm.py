@@ -9,12 +9,12 @@ from nlplab import NlplabError
 MODEL_FILE = "spm.model"
 
 
-def train_spm(cfg, corpus: Path, out_dir: Path) -> None:
+def train_spm(cfg, files: list[str], out_dir: Path) -> None:
     import sentencepiece as spm
 
     specials = cfg.specials()
     kwargs = dict(
-        input=str(corpus), model_prefix=str(out_dir / "spm"), model_type=cfg.model,
+        input=",".join(files), model_prefix=str(out_dir / "spm"), model_type=cfg.model,
         vocab_size=cfg.vocab_size, character_coverage=cfg.character_coverage,
         input_sentence_size=cfg.input_sentence_size, shuffle_input_sentence=True,
         byte_fallback=cfg.byte_fallback, num_threads=cfg.threads,
@@ -47,7 +47,8 @@ def train_spm(cfg, corpus: Path, out_dir: Path) -> None:
 
 def write_nfc_rules(path: Path) -> Path:
     """SentencePiece normalization rules for NFC: each canonically decomposed sequence ->
-    its composed character (11,172 Hangul syllables from conjoining jamo, accented Latin...)."""
+    its composed character (11,172 Hangul syllables from conjoining jamo, accented Latin...),
+    and every other white-space character (tab, U+3000, NBSP) -> space, as nmt_nfkc does."""
     import unicodedata
 
     rows = []
@@ -55,6 +56,9 @@ def write_nfc_rules(path: Path) -> Path:
         if 0xD800 <= cp <= 0xDFFF:
             continue
         c = chr(cp)
+        if c.isspace() and c not in " \n\r":
+            rows.append(f"{cp:X}\t20\n")
+            continue
         d = unicodedata.normalize("NFD", c)
         if d != c and unicodedata.normalize("NFC", d) == c:
             rows.append(" ".join(f"{ord(x):X}" for x in d) + f"\t{cp:X}\n")

@@ -87,11 +87,14 @@ class SubwordConfig:
         return SPECIAL_TOKENS + [t for t in extra if t not in SPECIAL_TOKENS]
 
 
-def prepare_corpus(cfg: SubwordConfig, dest: Path, progress: bool | None = None) -> dict:
-    """Stream every corpus file through cleaning and pre-tokenization into `dest`, one text
-    per line; blank texts are left out (they teach nothing) and counted. Returns counts and
-    the corpus fingerprint."""
+def prepare_corpus(cfg: SubwordConfig, dest: Path, progress: bool | None = None) -> tuple[list[str], dict]:
+    """The files the trainer reads, with counts and the corpus fingerprint. Plain txt with
+    nothing to clean or pre-tokenize is read in place; otherwise every file streams through
+    cleaning and pre-tokenization into `dest`, one text per line. Blank texts are left out
+    (they teach nothing) and counted."""
     proc = prepare_fn(cfg)
+    if proc is None and all(io.inspect(p, cfg.format, cfg.column, cfg.no_header).format == "txt" for p in cfg.corpus):
+        return list(cfg.corpus), _txt_counts(cfg.corpus)
     digest = hashlib.sha256()
     rows = kept = chars = 0
     total = sum(os.path.getsize(p) for p in cfg.corpus if os.path.exists(p))
@@ -112,10 +115,33 @@ def prepare_corpus(cfg: SubwordConfig, dest: Path, progress: bool | None = None)
                         chars += len(text)
                 rows += n
                 bar.update(nbytes, rows=n)
+    return [str(dest)], _counts(cfg.corpus, rows, kept, chars, digest)
+
+
+def _counts(corpus: list[str], rows: int, kept: int, chars: int, digest) -> dict:
     if kept == 0:
-        raise NlplabError(f"{', '.join(cfg.corpus)}: no text to train on ({rows} rows, all empty after cleaning); check --column and --clean")
+        raise NlplabError(f"{', '.join(corpus)}: no text to train on ({rows} rows, all empty after cleaning); check --column and --clean")
     return {"rows": rows, "texts": kept, "blank_rows_left_out": rows - kept, "chars": chars,
             "sha256": digest.hexdigest()}
+
+
+def _txt_counts(paths: list[str]) -> dict:
+    """Counts and fingerprint of txt files read in place (checked to be UTF-8)."""
+    digest = hashlib.sha256()
+    rows = kept = chars = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                digest.update(raw)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise io.decode_error(path, lineno, raw, e) from None
+                rows += 1
+                if not text.isspace():
+                    kept += 1
+                    chars += len(text.strip())
+    return _counts(paths, rows, kept, chars, digest)
 
 
 def prepare_fn(cfg):
@@ -143,18 +169,18 @@ def train(cfg: SubwordConfig, argv: list[str] | None = None, progress: bool | No
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
     try:
         t0 = time.perf_counter()
-        corpus = prepare_corpus(cfg, tmp / "corpus.txt", progress)
+        files, corpus = prepare_corpus(cfg, tmp / "corpus.txt", progress)
         t1 = time.perf_counter()
         if cfg.engine == "sentencepiece":
             from nlplab.subword.spm import train_spm
 
-            train_spm(cfg, tmp / "corpus.txt", tmp)
+            train_spm(cfg, files, tmp)
         else:
             from nlplab.subword.hf import train_hf
 
-            train_hf(cfg, tmp / "corpus.txt", tmp)
+            train_hf(cfg, files, tmp)
         t2 = time.perf_counter()
-        (tmp / "corpus.txt").unlink()
+        (tmp / "corpus.txt").unlink(missing_ok=True)
         from nlplab.subword.hf import save_for_transformers
 
         vocab_size = save_for_transformers(tmp, cfg)

@@ -1,0 +1,129 @@
+"""Baselines that write dev and test predictions for every task found, so reports always
+have a floor to compare with.
+
+    nlplab glue baseline --kind majority --data-dir glue_data -o runs/majority
+    nlplab glue baseline --kind tfidf-logreg --data-dir glue_data -o runs/tfidf
+
+majority: the most frequent train label (STS-B: the train mean) for every example.
+tfidf-logreg: scikit-learn TfidfVectorizer (word 1-2-grams, sublinear tf) on the text, or on
+both texts joined with " ||| " for pair tasks, then LogisticRegression (Ridge for STS-B).
+AX is predicted with the MNLI model, as on the leaderboard. scikit-learn is an optional
+dependency (`pip install "nlplab[baselines]"`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nlplab import NlplabError
+from nlplab.config import write_atomic
+from nlplab.glue.data import Split
+from nlplab.glue.submission import majority, pred_path, write_predictions
+from nlplab.glue.tasks import Task
+
+KINDS = ("majority", "tfidf-logreg")
+SEP = " ||| "  # joins a pair into one text; every pair has it, so it carries no signal of its own
+
+
+def _texts(split: Split) -> list[str]:
+    if split.texts_b is None:
+        return split.texts_a
+    return [a + SEP + b for a, b in zip(split.texts_a, split.texts_b)]
+
+
+def _sklearn():
+    try:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression, Ridge
+    except ImportError:
+        raise NlplabError("the tfidf-logreg baseline needs scikit-learn: pip install scikit-learn "
+                          "(or pip install 'nlplab[baselines]')") from None
+    return TfidfVectorizer, LogisticRegression, Ridge
+
+
+class Majority:
+    def fit(self, t: Task, source):
+        self.value = majority(source, t)
+        return self
+
+    def predict(self, split: Split) -> list:
+        return [self.value] * len(split)
+
+
+class TfidfLogreg:
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, t: Task, source):
+        TfidfVectorizer, LogisticRegression, Ridge = _sklearn()
+        train = source.load(t.train_from or t.name, "train")
+        self.task = t
+        # min_df=2 drops n-grams seen once (noise on GLUE-sized sets); a tiny set keeps them all
+        min_df = 2 if len(train) >= 1000 else 1
+        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, dtype=np.float32)
+        try:
+            x = self.vectorizer.fit_transform(_texts(train))
+        except ValueError as e:  # "empty vocabulary": no word of 2+ characters in any text
+            raise NlplabError(f"{train.source}: tf-idf found no words in the train texts ({e})") from None
+        if t.regression:
+            self.model = Ridge(alpha=1.0).fit(x, np.asarray(train.labels, dtype=np.float64))
+            return self
+        y = np.array([t.labels.index(v) for v in train.labels])
+        if len(set(y.tolist())) < 2:  # one class: nothing to learn, predict it
+            self.model, self.only = None, int(y[0])
+            return self
+        self.model = LogisticRegression(max_iter=1000, random_state=self.seed).fit(x, y)
+        return self
+
+    def predict(self, split: Split) -> list:
+        if self.model is None:
+            return [self.only] * len(split)
+        out = self.model.predict(self.vectorizer.transform(_texts(split)))
+        if self.task.regression:
+            return np.clip(out, 0.0, 5.0).tolist()  # STS-B scores live in [0, 5]
+        return [int(k) for k in out]
+
+
+def run(kind: str, source, output: str | Path, tasks: list[str] | None = None) -> dict:
+    """Fit on each task's train split, write `<output>/<ENTRY>.{dev,test}.tsv` and a
+    `baseline.json` describing the run. Returns that description."""
+    if kind not in KINDS:
+        raise NlplabError(f"unknown baseline {kind!r}; choose {' or '.join(KINDS)}")
+    found = source.tasks()
+    if tasks:
+        names = {t.name for t in found}
+        unknown = [n for n in tasks if n not in names]
+        if unknown:
+            raise NlplabError(f"no data for {', '.join(unknown)} in {source}; tasks found: {', '.join(sorted(names))}")
+        found = [t for t in found if t.name in tasks]
+    if not found:
+        raise NlplabError(f"no task with a train file in {source}; --data-dir is the folder holding CoLA/, SST-2/, ...")
+    if kind == "tfidf-logreg":
+        _sklearn()  # fail before any work
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    models: dict[str, object] = {}
+    info = {"kind": kind, "data": str(source), "tasks": {}}
+    for t in found:
+        start = time.perf_counter()
+        base = t.train_from or t.name
+        if base not in models:  # AX reuses MNLI's model
+            models[base] = (Majority() if kind == "majority" else TfidfLogreg()).fit(source.task(base), source)
+        model = models[base]
+        written = []
+        for b in t.boards:
+            for split_kind, split in (("dev", b.dev), ("test", b.test)):
+                if split is None or not source.has(t, split):
+                    continue
+                data = source.load(t, split)
+                write_predictions(pred_path(output, b.name, split_kind), t, data.ids, model.predict(data))
+                written.append(f"{b.name}.{split_kind}.tsv")
+        info["tasks"][t.name] = {"files": written, "seconds": round(time.perf_counter() - start, 2)}
+        print(f"{t.name}: {', '.join(written)} ({info['tasks'][t.name]['seconds']:.1f}s)", file=sys.stderr)
+    write_atomic(output / "baseline.json", json.dumps(info, indent=1) + "\n")
+    return info
