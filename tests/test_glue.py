@@ -425,7 +425,7 @@ def tfidf_real(shared, tmp_path_factory):
 
 def test_tfidf_logreg_beats_majority_on_real_dev(shared, tfidf_real, tmp_path, capsys):
     maj = tmp_path / "majority"
-    run_cli("glue", "baseline", "--kind", "majority", "--data-dir", shared / "glue", "-o", maj)
+    run_cli("glue", "baseline", "--kind", "majority", "--data-dir", shared / "glue", "-o", maj, capsys=capsys)
     html = tmp_path / "report.html"
     code, table, err = run_cli("glue", "report", maj, tfidf_real, "--data-dir", shared / "glue", "--html", html,
                                capsys=capsys)

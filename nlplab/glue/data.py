@@ -18,9 +18,12 @@ newline), QQP's malformed rows (skipped, counted, reported).
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from nlplab import NlplabError, io
 from nlplab.glue.tasks import HF_SPLITS, TASKS, Board, Task, task
@@ -96,11 +99,26 @@ def read_classic(path: str | Path, t: Task, split: str) -> Split:
     return out
 
 
+def _offline_unless_reachable(timeout: float = 3.0) -> None:
+    """huggingface_hub retries an unreachable hub for ~25 s, logging every try; when a short
+    connection test fails, switch to offline mode so only the local cache is tried (at once).
+    Set before `datasets` is imported, which reads it then. Proxies: trust the settings."""
+    if any(os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HTTPS_PROXY", "https_proxy")):
+        return
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+
+
 def read_hub(t: Task, split: str) -> Split:
     """nyu-mll/glue from the HF hub (or its local cache). Its MRPC is SentEval's tokenized copy:
     the strings differ from the classic files, ids and labels do not."""
     name = f"nyu-mll/glue ({t.hf_config}, {HF_SPLITS[split]})"
     try:
+        if "datasets" not in sys.modules:
+            _offline_unless_reachable()
         import datasets
 
         ds = datasets.load_dataset("nyu-mll/glue", t.hf_config, split=HF_SPLITS[split])

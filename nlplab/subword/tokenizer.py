@@ -84,6 +84,8 @@ class SubwordTokenizer:
         """The text as the subword model sees it (after nlplab's preparation and the
         tokenizer's own normalizer)."""
         text = self.prepare(text) if self.prepare else text
+        if self.sp is not None:  # SentencePiece's own normalizer (HF's Precompiled differs on rare characters)
+            return self.sp.normalize(text).replace("▁", " ").strip()
         return self.hf.normalizer.normalize_str(text) if self.hf.normalizer else text
 
     def vocab_chars(self) -> set[str] | None:
