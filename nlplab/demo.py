@@ -46,4 +46,18 @@ def run(out_dir: str, n_lines: int) -> int:
             print(f"[{tokenizer} skipped: {e}]")
             continue
         print(preprocess.report(cfg, s) + (" (stopwords removed)" if extra else ""))
+    _subword_demo(out_dir)
     return 0
+
+
+def _subword_demo(out_dir: str) -> None:
+    """Plain vs morpheme-aware (Mecab) unigram vocabularies on the Korean sample."""
+    from nlplab.subword import SubwordConfig, SubwordTokenizer, train
+
+    print(f"\n=== subword vocabularies on ko_sample.txt into {out_dir}/ ===")
+    text = "아버지가방에들어가신다 재밌어요ㅋㅋ"
+    for pretok in ("none", "mecab"):
+        folder = f"{out_dir}/ko-unigram-{pretok}"
+        train(SubwordConfig(corpus=[str(SAMPLES / "ko_sample.txt")], output=folder, lang="ko", vocab_size=1200,
+                            pretokenize=pretok, force=True), argv=["demo"], progress=False)
+        print(f"{'morpheme-aware' if pretok == 'mecab' else 'plain':<15}{' '.join(SubwordTokenizer(folder).pieces(text))}")
