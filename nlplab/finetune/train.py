@@ -1,0 +1,259 @@
+"""Fine-tune a BERT-style encoder on one GLUE task or a custom labelled dataset.
+
+    nlplab finetune --task SST-2 --data-dir ../shared/data/glue --model minilm -o runs/sst2-minilm
+    nlplab glue score runs/sst2-minilm --data-dir ../shared/data/glue
+
+One function, top to bottom (in the spirit of nanoGPT's train.py and HF's
+run_glue_no_trainer.py): check inputs, data, model, optimizer, loop with evaluations,
+best checkpoint, predictions. The run folder ends up with model.safetensors + config.json,
+the tokenizer, config.yaml, labels.json, metrics.json, train.log, dev_predictions.tsv and
+the harness files <ENTRY>.dev.tsv (and <ENTRY>.test.tsv with --predict-test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nlplab import NlplabError
+from nlplab.config import save, write_atomic
+from nlplab.finetune import data
+from nlplab.finetune.config import SIZES, FinetuneConfig, resolve_model
+from nlplab.glue import metrics
+from nlplab.glue.submission import pred_path, write_predictions
+from nlplab.progress import Progress, close_logger, file_logger
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(cfg: FinetuneConfig, pretrained: str | None, tokenizer, num_labels: int, id2label: dict):
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+
+    problem = "regression" if num_labels == 1 else "single_label_classification"
+    if pretrained is None:  # scratch: a BERT of --size over the subword vocabulary
+        s = SIZES[cfg.size]
+        conf = BertConfig(vocab_size=len(tokenizer), intermediate_size=4 * s["hidden_size"],
+                          max_position_embeddings=max(512, cfg.max_length), pad_token_id=tokenizer.pad_token_id,
+                          num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+                          problem_type=problem, **s)
+        return BertForSequenceClassification(conf)
+    # a new classifier head on a pretrained encoder: transformers' "newly initialized" report is
+    # expected here, so it is silenced (train.log says which model was loaded)
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            pretrained, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+            problem_type=problem, ignore_mismatched_sizes=True)
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def lr_lambda(kind: str, warmup: int, total: int):
+    """Linear warmup to the peak, then linear/cosine decay to 0 (or constant)."""
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total - warmup)
+        return max(0.0, 1.0 - progress) if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+@torch.no_grad()
+def predict(model, enc: data.Encoded, batch_size: int, pad_id: int, device, autocast) -> np.ndarray:
+    """Logits (N, C) or scores (N,) in the split's order."""
+    model.eval()
+    out = []
+    for batch in data.loader(enc, batch_size, pad_id, shuffle=False):
+        batch.pop("labels", None)
+        with autocast():
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        out.append(logits.float().cpu())
+    model.train()
+    logits = torch.cat(out).numpy()
+    return logits[:, 0] if logits.shape[1] == 1 else logits
+
+
+def values(t, logits: np.ndarray) -> list:
+    """Predictions as class ids (classification) or floats (regression)."""
+    return [float(v) for v in logits] if t.regression else [int(i) for i in logits.argmax(-1)]
+
+
+def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
+    # ---- inputs: every check that can fail happens before any weight is touched
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights"/"Writing model shards" bars would mix with ours
+    t0 = time.perf_counter()
+    out = Path(cfg.output)
+    if out.exists() and any(out.iterdir()):
+        if not cfg.force:
+            raise NlplabError(f"{out}: already exists; choose a new -o folder or pass --force to reuse it")
+        if not (out / "config.yaml").exists():  # --force clears a run folder, never any other folder
+            raise NlplabError(f"{out}: not a fine-tuning run folder (no config.yaml); choose a new -o folder")
+    if (cfg.bf16 or cfg.fp16) and not torch.cuda.is_available():
+        raise NlplabError("--bf16/--fp16 need a GPU; none is visible (drop the flag to train in float32)")
+    src, t = data.source_and_task(cfg)
+    roles = data.splits(t, cfg.predict_test)
+    raw = {"train": data.load(src, t, "train", cfg.max_train_samples)}
+    raw.update({s: data.load(src, t, s, cfg.max_eval_samples) for s in roles["dev"]})
+    raw.update({s: data.load(src, t, s) for s in roles["test"]})
+    pretrained, tok_path = resolve_model(cfg)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tok_path)
+    except Exception as e:
+        raise NlplabError(f"{tok_path}: could not load its tokenizer ({type(e).__name__}: {str(e)[:120]})") from None
+    if not tokenizer.is_fast:
+        raise NlplabError(f"{tok_path}: only a slow tokenizer loads from it; fine-tuning needs a fast one (tokenizer.json)")
+    if tokenizer.pad_token_id is None:
+        raise NlplabError(f"{tok_path}: the tokenizer has no pad token")
+
+    # ---- run folder, config, log: a reused folder keeps only its token cache, so no stale
+    # predictions from an earlier run (say, a test file) can end up in a submission
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if old.name != "cache":
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    save(cfg, out / "config.yaml")
+    log = file_logger(out / "train.log", "nlplab.finetune")
+    log.info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if cfg.bf16 else torch.float16 if cfg.fp16 else None
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    # ---- data: tokenize once (cached), labels as class ids
+    labels = {"task": t.name, "regression": t.regression, "labels": list(t.labels), "label_names": list(t.label_names)}
+    write_atomic(out / "labels.json", json.dumps(labels, indent=1, ensure_ascii=False) + "\n")
+    enc = {name: data.encode(s, t, tokenizer, cfg.max_length, out / "cache") for name, s in raw.items()}
+    for name, e in enc.items():
+        log.info("%s: %d examples from %s, mean %.1f tokens", name, len(e), raw[name].source, np.mean(e.lengths()))
+    pad_id = tokenizer.pad_token_id
+    train_loader = data.loader(enc["train"], cfg.batch_size, pad_id, cfg.seed)
+
+    # ---- model and optimizer
+    seed_everything(cfg.seed)
+    num_labels = 1 if t.regression else len(t.labels)
+    id2label = {0: "score"} if t.regression else dict(enumerate(t.labels))
+    model = build_model(cfg, pretrained, tokenizer, num_labels, id2label).to(device)
+    model.train()
+    # no weight decay on biases and LayerNorm weights (BERT's optimization.py does the same)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layernorm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = device.type == "cuda"  # fused AdamW is a CUDA kernel; on CPU the foreach path is the fast one
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=fused or None)
+    steps_per_epoch = math.ceil(len(train_loader) / cfg.grad_accum)
+    total = cfg.max_steps or cfg.epochs * steps_per_epoch
+    epochs = math.ceil(total / steps_per_epoch)
+    warmup = int(cfg.warmup_ratio * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.scheduler, warmup, total))
+    scaler = torch.amp.GradScaler(enabled=cfg.fp16)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model: %s (%.1fM parameters), %d steps (%d per epoch), warmup %d, device %s",
+             cfg.model, n_params / 1e6, total, steps_per_epoch, warmup, device)
+
+    # ---- evaluation: the first dev split picks the best checkpoint by the task's score
+    dev_name = roles["dev"][0]
+    history, best, stale = [], None, 0  # every evaluation, best dev score, evaluations since it
+    best_state = None
+
+    def evaluate(step: int, epoch: float) -> bool:
+        """Score every dev split; keep the weights when the first one improves. True: stop early."""
+        nonlocal best, stale, best_state
+        record = {"step": step, "epoch": round(epoch, 3), "splits": {}}
+        for name in roles["dev"]:
+            got = metrics.compute(t.metrics, enc[name].labels, values(t, predict(model, enc[name], cfg.batch_size * 2,
+                                                                                 pad_id, device, autocast)))
+            got["score"] = metrics.entry_score(got, t.metrics)
+            record["splits"][name] = got
+        score = record["splits"][dev_name]["score"]
+        record["best"] = best is None or score > best
+        history.append(record)
+        write_atomic(out / "metrics.json", json.dumps({"task": t.name, "main": dev_name, "evaluations": history,
+                                                       "best": None}, indent=1) + "\n")
+        log.info("eval step %d epoch %.2f: %s", step, epoch, json.dumps(record["splits"]))
+        if record["best"]:
+            best, stale = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            model.save_pretrained(out)  # the best checkpoint on disk as soon as it exists
+            return False
+        stale += 1
+        return bool(cfg.early_stopping) and stale >= cfg.early_stopping
+
+    # ---- training loop
+    step, stop = 0, False
+    with Progress(total=total, counters=("samples",), log=log, desc=f"finetune {t.name}", enabled=progress) as prog:
+        for epoch in range(epochs):
+            train_loader.batch_sampler.set_epoch(epoch)
+            for i, batch in enumerate(train_loader):
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with autocast():
+                    loss = model(**batch).loss / cfg.grad_accum
+                scaler.scale(loss).backward()
+                last_of_epoch = i + 1 == len(train_loader)
+                if (i + 1) % cfg.grad_accum and not last_of_epoch:
+                    prog.update(samples=len(batch["input_ids"]))
+                    continue
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                step += 1
+                prog.update(advance=1, samples=len(batch["input_ids"]))
+                if step % 50 == 0:
+                    log.info("step %d loss %.4f lr %.2e %s", step, loss.item() * cfg.grad_accum,
+                             scheduler.get_last_lr()[0], prog.line())
+                if cfg.eval_every and step % cfg.eval_every == 0:
+                    stop = evaluate(step, epoch + (i + 1) / len(train_loader))
+                if stop or step >= total:
+                    break
+            if not stop and not (history and history[-1]["step"] == step):  # --eval-every may have just done it
+                stop = evaluate(step, epoch + (i + 1) / len(train_loader))
+            if stop or step >= total:
+                if stop:
+                    log.info("early stopping: %d evaluations without a better %s score", cfg.early_stopping, dev_name)
+                break
+        rate = prog.rates()["samples_per_s"]
+
+    # ---- best checkpoint: tokenizer beside it, predictions from it
+    model.load_state_dict(best_state)
+    tokenizer.save_pretrained(out)
+    for b in t.boards:
+        for name, kind in ((b.dev, "dev"), (b.test if cfg.predict_test else None, "test")):
+            if name is None:
+                continue
+            pred = values(t, predict(model, enc[name], cfg.batch_size * 2, pad_id, device, autocast))
+            write_predictions(pred_path(out, b.name, kind), t, enc[name].ids, pred)
+            if name == dev_name:
+                gold = [t.labels[v] if not t.regression else v for v in enc[name].labels]
+                shown = [t.labels[v] if not t.regression else v for v in pred]
+                rows = "".join(f"{i}\t{g}\t{p}\n" for i, g, p in zip(enc[name].ids, gold, shown))
+                write_atomic(out / "dev_predictions.tsv", "index\tlabel\tprediction\n" + rows)
+    best_record = next(r for r in reversed(history) if r["best"])
+    summary = {"task": t.name, "main": dev_name, "evaluations": history, "best": best_record,
+               "steps": step, "samples_per_s": rate, "seconds": time.perf_counter() - t0, "parameters": n_params}
+    write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
+    log.info("done: best %s at step %d: %s", dev_name, best_record["step"], json.dumps(best_record["splits"][dev_name]))
+    close_logger(log)
+    return summary

@@ -1,0 +1,225 @@
+"""`nlplab finetune` on a 2-layer scratch BERT: the run folder, metrics that agree with the
+prediction files, the length-grouped sampler, dynamic padding, seeded determinism, and
+the one-line errors that come before any training."""
+
+import json
+import random
+
+import pytest
+import torch
+from conftest import ROOT, run_cli
+from safetensors.torch import load_file
+
+from nlplab import NlplabError
+from nlplab.finetune import FinetuneConfig
+from nlplab.finetune.data import LengthGroupedSampler, collate
+from nlplab.finetune.train import run
+from nlplab.glue import metrics
+from nlplab.subword import SubwordConfig
+from nlplab.subword import train as train_subword
+
+REVIEWS = ROOT / "corpora" / "en_reviews.tsv"
+FAST = {"model": "scratch", "size": "tiny", "batch_size": 16, "lr": 5e-4, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "wp"
+    train_subword(SubwordConfig(corpus=[str(REVIEWS)], output=str(out), column="sentence", lang="en",
+                                model="wordpiece", vocab_size=400), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def glue(tmp_path_factory):
+    """A classic-layout SST-2 folder from the sample reviews: 150 train, 50 dev, 50 test."""
+    rows = REVIEWS.read_text(encoding="utf-8").splitlines()[1:]
+    root = tmp_path_factory.mktemp("glue")
+    (root / "SST-2").mkdir()
+    (root / "SST-2" / "train.tsv").write_text("sentence\tlabel\n" + "\n".join(rows[:150]) + "\n", encoding="utf-8")
+    (root / "SST-2" / "dev.tsv").write_text("sentence\tlabel\n" + "\n".join(rows[150:]) + "\n", encoding="utf-8")
+    test = "".join(f"{i}\t{r.split(chr(9))[0]}\n" for i, r in enumerate(rows[150:]))
+    (root / "SST-2" / "test.tsv").write_text("index\tsentence\n" + test, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def finished(glue, vocab, tmp_path_factory):
+    """One CLI run: 3 epochs of 10 steps, evaluated every 4 steps and per epoch."""
+    out = tmp_path_factory.mktemp("runs") / "sst2"
+    code = run_cli("finetune", "--task", "SST-2", "--data-dir", glue, "--model", "scratch", "--tokenizer", vocab,
+                   "--size", "tiny", "-o", out, "--epochs", 3, "--batch-size", 16, "--lr", "5e-4",
+                   "--eval-every", 4, "--predict-test", "--no-progress")
+    assert code == 0
+    return out
+
+
+def test_run_folder_holds_everything_to_predict_again(finished):
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "config.yaml", "labels.json", "metrics.json",
+                 "train.log", "dev_predictions.tsv", "SST-2.dev.tsv", "SST-2.test.tsv"):
+        assert (finished / name).is_file(), name
+    assert json.loads((finished / "labels.json").read_text())["labels"] == ["0", "1"]
+    assert "max_length: 64" in (finished / "config.yaml").read_text()  # SST-2's preset from configs/finetune.yaml
+    log = (finished / "train.log").read_text()
+    assert "model: scratch" in log and "eval step" in log and "done: best dev" in log
+
+
+def test_metrics_json_has_every_evaluation_and_the_best(finished):
+    m = json.loads((finished / "metrics.json").read_text())
+    steps = [e["step"] for e in m["evaluations"]]
+    assert steps == [4, 8, 10, 12, 16, 20, 24, 28, 30]  # every 4 steps, plus each epoch's end (10, 20, 30)
+    assert m["steps"] == 30 and m["samples_per_s"] > 0
+    best = max(m["evaluations"], key=lambda e: e["splits"]["dev"]["accuracy"])
+    assert m["best"]["splits"]["dev"]["accuracy"] == best["splits"]["dev"]["accuracy"]
+
+
+def test_dev_predictions_agree_with_the_reported_accuracy(finished, glue):
+    rows = [r.split("\t") for r in (finished / "SST-2.dev.tsv").read_text().splitlines()]
+    assert rows[0] == ["index", "prediction"]
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(50)]
+    assert {r[1] for r in rows[1:]} <= {"0", "1"}
+    gold = [r.split("\t")[1] for r in (glue / "SST-2" / "dev.tsv").read_text().splitlines()[1:]]
+    acc = metrics.accuracy(gold, [r[1] for r in rows[1:]])
+    best = json.loads((finished / "metrics.json").read_text())["best"]
+    assert acc == pytest.approx(best["splits"]["dev"]["accuracy"])
+    detail = [r.split("\t") for r in (finished / "dev_predictions.tsv").read_text().splitlines()[1:]]
+    assert [d[1] for d in detail] == gold and [d[2] for d in detail] == [r[1] for r in rows[1:]]
+    test = (finished / "SST-2.test.tsv").read_text().splitlines()
+    assert len(test) == 51
+
+
+def test_glue_score_reads_the_run_folder(finished, glue, capsys):
+    code, out, _ = run_cli("glue", "score", finished, "--data-dir", glue, "--json", capsys=capsys)
+    assert code == 0
+    best = json.loads((finished / "metrics.json").read_text())["best"]
+    assert json.loads(out)["entries"]["SST-2"]["accuracy"] == pytest.approx(best["splits"]["dev"]["accuracy"])
+
+
+def test_same_seed_same_weights_and_force_clears_the_old_run(glue, vocab, tmp_path):
+    weights = []
+    for force in (False, True):  # the second run reuses the folder (and its token cache)
+        cfg = FinetuneConfig(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), output=str(tmp_path / "a"),
+                             max_steps=6, force=force, **FAST)
+        if force:
+            (tmp_path / "a" / "SST-2.test.tsv").write_text("stale")
+        run(cfg, progress=False)
+        weights.append(load_file(tmp_path / "a" / "model.safetensors"))
+    assert not (tmp_path / "a" / "SST-2.test.tsv").exists()
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_early_stopping_and_grad_accum(glue, vocab, tmp_path):
+    # lr 0: the first evaluation stays the best, so the 3rd one (2 without progress) stops the run
+    cfg = FinetuneConfig(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), output=str(tmp_path / "r"),
+                         eval_every=2, early_stopping=2, grad_accum=2, **{**FAST, "lr": 0.0})
+    s = run(cfg, progress=False)
+    assert [e["step"] for e in s["evaluations"]] == [2, 4, 5] and s["steps"] == 5  # 10 batches / 2 = 5 steps per epoch
+    assert s["best"]["step"] == 2 and "early stopping" in (tmp_path / "r" / "train.log").read_text()
+
+
+def test_custom_regression_dataset(vocab, tmp_path):
+    rows = REVIEWS.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "train.tsv").write_text("\n".join(rows[:120]) + "\n", encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text("\n".join(rows[:1] + rows[120:]) + "\n", encoding="utf-8")
+    cfg = FinetuneConfig(task="stars", train=str(tmp_path / "train.tsv"), dev=str(tmp_path / "dev.tsv"), text="sentence",
+                         label="label", regression=True, tokenizer=str(vocab), output=str(tmp_path / "run"), max_steps=4,
+                         **FAST)
+    s = run(cfg, progress=False)
+    assert set(s["best"]["splits"]["dev"]) == {"pearson", "spearman", "score"}
+    preds = (tmp_path / "run" / "stars.dev.tsv").read_text().splitlines()[1:]
+    assert len(preds) == 81 and all(float(p.split("\t")[1]) == float(p.split("\t")[1]) for p in preds)  # not nan
+
+
+def test_length_grouped_sampler_covers_every_index_once_with_similar_lengths():
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 120) for _ in range(1000)]
+    s = LengthGroupedSampler(lengths, batch_size=8, seed=1, mega=10)
+    epochs = []
+    for epoch in range(2):
+        s.set_epoch(epoch)
+        batches = list(s)
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(1000)) and len(batches) == len(s) == 125
+        epochs.append(flat)
+        # sorted inside mega-batches of 80: a batch spans ~1/10 of the range (random batches of 8: ~7/9)
+        spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+        assert spread < 15
+    assert epochs[0] != epochs[1]  # reshuffled per epoch
+    s.set_epoch(0)
+    assert [i for b in s for i in b] == epochs[0]  # and seeded
+
+
+def test_token_ids_are_cached_in_the_run_folder(glue, vocab, tmp_path):
+    from transformers import AutoTokenizer
+
+    from nlplab.finetune.data import encode, load
+    from nlplab.glue import Glue
+
+    src = Glue(glue)
+    split, tok = load(src, "SST-2", "dev"), AutoTokenizer.from_pretrained(vocab)
+    first = encode(split, src.task("SST-2"), tok, 16, tmp_path)
+    assert (tmp_path / "dev.pt").is_file() and max(first.lengths()) == 16 and first.labels == [int(v) for v in split.labels]
+
+    def refuse(*a, **k):
+        raise AssertionError("tokenized again")
+    tok.__class__ = type(type(tok).__name__, (type(tok),), {"__call__": refuse})
+    assert encode(split, src.task("SST-2"), tok, 16, tmp_path).input_ids == first.input_ids
+    with pytest.raises(AssertionError, match="tokenized again"):
+        encode(split, src.task("SST-2"), tok, 32, tmp_path)  # another max_length: another key
+
+
+def test_dynamic_padding_pads_to_the_longest_in_the_batch():
+    items = [{"input_ids": [2, 7, 3], "token_type_ids": [0, 0, 0], "labels": 1},
+             {"input_ids": [2, 8, 9, 10, 3], "token_type_ids": [0, 0, 0, 1, 1], "labels": 0}]
+    b = collate(items, pad_id=0)
+    assert b["input_ids"].tolist() == [[2, 7, 3, 0, 0], [2, 8, 9, 10, 3]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert b["token_type_ids"].tolist() == [[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]]
+    assert b["labels"].tolist() == [1, 0]
+
+
+def test_bad_input_is_one_line_before_training(glue, vocab, tmp_path, capsys):
+    def err(*args):
+        code, _, e = run_cli("finetune", *args, "-o", tmp_path / "x", capsys=capsys)
+        assert code == 2 and len(e.strip().splitlines()) == 1, e
+        return e
+
+    base = ("--data-dir", glue, "--model", "scratch", "--tokenizer", vocab)
+    assert "unknown GLUE task 'SST2'" in err("--task", "SST2", *base)
+    (tmp_path / "t.tsv").write_text("text\tstars\nok\t1\n", encoding="utf-8")
+    assert "no column 'sentence'" in err("--train", tmp_path / "t.tsv", "--dev", tmp_path / "t.tsv",
+                                         "--text", "sentence", "--label", "stars", "--model", "scratch", "--tokenizer", vocab)
+    empty = tmp_path / "empty"
+    (empty / "SST-2").mkdir(parents=True)
+    for s in ("train", "dev"):
+        (empty / "SST-2" / f"{s}.tsv").write_text("sentence\tlabel\n" if s == "dev" else
+                                                  (glue / "SST-2" / "train.tsv").read_text(), encoding="utf-8")
+    assert "the dev split is empty" in err("--task", "SST-2", "--data-dir", empty, "--model", "scratch", "--tokenizer", vocab)
+    bare = tmp_path / "bare-model"
+    bare.mkdir()
+    (bare / "config.json").write_text("{}")
+    assert "model folder without a tokenizer" in err("--task", "SST-2", "--data-dir", glue, "--model", bare)
+    e = err("--task", "SST-2", "--data-dir", glue, "--model", "no-such/bert-xyz")
+    assert "not in the local Hugging Face cache" in e and "scratch" in e and "minilm" in e
+    assert "needs --tokenizer" in err("--task", "SST-2", "--data-dir", glue, "--model", "scratch")
+    assert not (tmp_path / "x").exists()  # nothing written
+
+
+def test_config_is_strict_and_an_existing_run_needs_force(finished, glue, vocab, tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("task: SST-2\nlearning_rate: 1e-3\n")
+    code, _, e = run_cli("finetune", "--config", tmp_path / "c.yaml", "-o", tmp_path / "y", capsys=capsys)
+    assert code == 2 and "unknown key(s) learning_rate" in e
+    code, _, e = run_cli("finetune", "--task", "SST-2", "--data-dir", glue, "--model", "scratch", "--tokenizer", vocab,
+                         "-o", finished, capsys=capsys)
+    assert code == 2 and "--force" in e
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, _, e = run_cli("finetune", "--task", "SST-2", "--data-dir", glue, "--model", "scratch", "--tokenizer", vocab,
+                         "-o", tmp_path / "mine", "--force", capsys=capsys)
+    assert code == 2 and "not a fine-tuning run folder" in e and (tmp_path / "mine" / "notes.txt").exists()
+    with pytest.raises(NlplabError, match="need a GPU"):
+        if torch.cuda.is_available():
+            raise NlplabError("need a GPU")  # nothing to check on a GPU machine
+        run(FinetuneConfig(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), output=str(tmp_path / "z"),
+                           bf16=True, **FAST))
