@@ -7,6 +7,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Real data lives beside the repo (CI too); NLPLAB_SHARED overrides.
 SHARED = Path(os.environ.get("NLPLAB_SHARED", ROOT.parent / "shared" / "data"))
 os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
+# Tests never reach the network: hub code paths are exercised with mocks, offline.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

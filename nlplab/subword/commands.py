@@ -89,12 +89,12 @@ def cmd_subword_decode(args) -> int:
     with io.atomic_output(args.output, "w") as out:
         for start, payload, _ in io.read_chunks(layout):
             records, _, _ = io.parse_chunk(layout, start, payload)
-            for _, _, line in records:
+            for lineno, _, line in records:
                 items = line.split()
                 ids = [int(x) for x in items] if all(x.isdigit() for x in items) else tok.piece_ids(items)
                 bad = [i for i in ids if i >= tok.vocab_size]
                 if bad:
-                    raise NlplabError(f"{args.input}:{start + n}: id {bad[0]} is outside this vocabulary (size {tok.vocab_size}); "
+                    raise NlplabError(f"{args.input}:{lineno}: id {bad[0]} is outside this vocabulary (size {tok.vocab_size}); "
                                       f"was it encoded with {args.folder}?")
                 out.write(tok.decode(ids).replace("\n", " ") + "\n")
                 n += 1

@@ -77,18 +77,17 @@ def coarse_tag(tag: str | None, table: dict) -> str | None:
     return "PUNCT" if not any(c.isalnum() for c in tag) else "X"
 
 
-def align(text: str, pieces, tags=(None,), table=None) -> list[Token]:
+def align(text: str, pieces: list[str], tags: list, table: dict) -> list[Token]:
     """Tokens with offsets found by searching each piece left to right in `text`; a piece
     the text does not contain (a stem, a normalized form) gets no offsets."""
     out, pos = [], 0
-    tags = list(tags) if tags != (None,) else [None] * len(pieces)
     for piece, tag in zip(pieces, tags):
         i = text.find(piece, pos)
         if i < 0:
-            out.append(Token(piece, tag, coarse_tag(tag, table) if table else None))
+            out.append(Token(piece, tag, coarse_tag(tag, table)))
             continue
         pos = i + len(piece)
-        out.append(Token(piece, tag, coarse_tag(tag, table) if table else None, i, pos))
+        out.append(Token(piece, tag, coarse_tag(tag, table), i, pos))
     return out
 
 

@@ -64,8 +64,8 @@ class English:
         return list(zip(words, tags))
 
     def tokenize(self, text: str) -> list[Token]:
-        words, tags = zip(*self.pairs(text)) if text.strip() else ((), ())
-        return align(text, words, tags, self.tag_table)
+        pairs = self.pairs(text)
+        return align(text, [w for w, _ in pairs], [t for _, t in pairs], self.tag_table)
 
     def coarse(self, tag):
         return coarse_tag(tag, self.tag_table)
