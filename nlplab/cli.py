@@ -12,6 +12,7 @@ stages keep theirs in `nlplab/subword/commands.py` and `nlplab/glue/commands.py`
     nlplab glue report RUNS... --html OUT            nlplab glue submit PRED_DIRS... -o submission.zip
     nlplab glue check submission.zip --data-dir D
     nlplab finetune --task SST-2 --data-dir D --model minilm -o RUN   (then: nlplab glue score RUN --data-dir D)
+    nlplab finetune eval RUN [--json]                nlplab finetune predict RUN INPUT -o OUTPUT
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import sys
 
 from nlplab import NlplabError, __version__, config
+from nlplab.finetune import commands as finetune_commands
 from nlplab.glue import commands as glue_commands
 from nlplab.subword import commands as subword_commands
 
@@ -44,17 +46,6 @@ def _add_preprocess(sub, name: str, help_: str):
     p.set_defaults(func=cmd_preprocess, stage=name)
 
 
-def _add_finetune(sub):
-    from nlplab.finetune.config import FinetuneConfig
-
-    p = sub.add_parser("finetune", help="fine-tune a BERT-style model on a GLUE task or a custom labelled dataset",
-                       description="Fine-tune a BERT-style model; per-task defaults from nlplab/configs/finetune.yaml")
-    config.add_arguments(p, FinetuneConfig)
-    p.add_argument("--config", help="YAML file with any of the options above; flags override it")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress")
-    p.set_defaults(func=cmd_finetune)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlplab", description="Korean/English NLP preprocessing and language-model lab")
     parser.add_argument("--version", action="version", version=f"nlplab {__version__}")
@@ -65,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     subword_commands.add_commands(sub)
     glue_commands.add_commands(sub)
-    _add_finetune(sub)
+    finetune_commands.add_commands(sub)
 
     p = sub.add_parser("stopwords", help="print the active stopword list and its size")
     p.add_argument("--lang", required=True, choices=["ko", "en"])
@@ -102,21 +93,6 @@ def cmd_preprocess(args) -> int:
         return 0
     summary = preprocess.run(cfg, progress=args.progress)
     preprocess.main_summary(cfg, summary)
-    return 0
-
-
-def cmd_finetune(args) -> int:
-    from nlplab.finetune.config import FinetuneConfig, preset
-    from nlplab.finetune.train import run
-
-    # the task picks its preset, which sits under the --config file and the flags
-    task = getattr(args, "task", None) or (config.load_yaml(args.config, FinetuneConfig).get("task") if args.config else None)
-    cfg = config.resolve(FinetuneConfig, args, args.config, preset(task))
-    s = run(cfg, progress=args.progress)
-    best = s["best"]
-    shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in best["splits"][s["main"]].items())
-    print(f"{cfg.output}: {s['task']} best {s['main']} at step {best['step']} (epoch {best['epoch']}): {shown}; "
-          f"{s['steps']} steps, {s['samples_per_s']:,.0f} samples/s, {s['seconds']:.0f}s", file=sys.stderr)
     return 0
 
 

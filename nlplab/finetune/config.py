@@ -65,6 +65,8 @@ class FinetuneConfig:
     max_train_samples: int = opt(0, "use only the first N train examples (0: all)")
     max_eval_samples: int = opt(0, "evaluate on the first N dev examples (0: all); predictions cover only these")
     predict_test: bool = opt(False, "also write <ENTRY>.test.tsv predictions with the best checkpoint")
+    save_every: int = opt(0, "also save a resumable checkpoint every N steps (always: at each evaluation)")
+    compile: bool = opt(False, "torch.compile the model (dynamic shapes; pays off on GPU for long runs)")
     bf16: bool = opt(False, "bfloat16 autocast (GPU only)")
     fp16: bool = opt(False, "float16 autocast with loss scaling (GPU only)")
 

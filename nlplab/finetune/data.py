@@ -15,6 +15,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -40,8 +41,9 @@ class Encoded:
         return [len(x) for x in self.input_ids]
 
 
-def source_and_task(cfg) -> tuple[Glue | Custom, Task]:
-    """The data source and its task; unknown tasks and missing columns fail here."""
+def source_and_task(cfg, labels: list[str] | None = None) -> tuple[Glue | Custom, Task]:
+    """The data source and its task; unknown tasks and missing columns fail here. `labels`:
+    a custom dataset's label set, known already (a finished run's labels.json)."""
     if cfg.train:
         if cfg.data_dir:
             raise NlplabError("give either --data-dir (GLUE) or --train/--dev (a custom dataset), not both")
@@ -50,7 +52,8 @@ def source_and_task(cfg) -> tuple[Glue | Custom, Task]:
         if not cfg.dev:
             raise NlplabError("a custom dataset needs --dev FILE: it picks the best checkpoint")
         files = {k: getattr(cfg, k) for k in ("train", "dev", "test") if getattr(cfg, k)}
-        src = Custom(cfg.task or "custom", files, cfg.text, cfg.text_pair, cfg.label, cfg.id, regression=cfg.regression)
+        src = Custom(cfg.task or "custom", files, cfg.text, cfg.text_pair, cfg.label, cfg.id, labels=labels,
+                     regression=cfg.regression)
         return src, src.task()
     if any(getattr(cfg, k) for k in ("dev", "test", "text", "label")):
         raise NlplabError("a custom dataset needs --train FILE (with --dev, --text and --label)")
@@ -186,6 +189,21 @@ def collate(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return batch
 
 
-def loader(enc: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = True):
+def loader(enc: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = True, device=None):
+    """Batches of one split. On a GPU two worker processes collate ahead into pinned memory.
+    The loader's own generator keeps it from drawing on the global RNG (which dropout uses),
+    so a resumed run sees the same dropout masks as an uninterrupted one."""
     sampler = LengthGroupedSampler(enc.lengths(), batch_size, seed, shuffle)
-    return torch.utils.data.DataLoader(Examples(enc), batch_sampler=sampler, collate_fn=lambda b: collate(b, pad_id))
+    cuda = device is not None and torch.device(device).type == "cuda"
+    return torch.utils.data.DataLoader(Examples(enc), batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id),
+                                       num_workers=2 if cuda else 0, pin_memory=cuda, persistent_workers=cuda,
+                                       generator=torch.Generator().manual_seed(seed))
+
+
+def extra_boards(src, t: Task, predict_test: bool) -> list:
+    """Boards predicted by another task's model: GLUE's AX diagnostic by the MNLI run's
+    (same three labels). Only with --predict-test and when the AX file is there."""
+    if not predict_test or t.name != "MNLI" or not isinstance(src, Glue) or not src.has("AX", "test"):
+        return []
+    ax = src.task("AX")
+    return [(ax, b) for b in ax.boards]

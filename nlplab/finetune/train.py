@@ -7,7 +7,9 @@ One function, top to bottom (in the spirit of nanoGPT's train.py and HF's
 run_glue_no_trainer.py): check inputs, data, model, optimizer, loop with evaluations,
 best checkpoint, predictions. The run folder ends up with model.safetensors + config.json,
 the tokenizer, config.yaml, labels.json, metrics.json, train.log, dev_predictions.tsv and
-the harness files <ENTRY>.dev.tsv (and <ENTRY>.test.tsv with --predict-test).
+the harness files <ENTRY>.dev.tsv (and <ENTRY>.test.tsv with --predict-test; an MNLI run
+also predicts AX), TensorBoard events in tb/, and while it runs checkpoint/last.pt: what
+`--resume` needs to go on exactly where the last evaluation (or --save-every) left it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from nlplab import NlplabError
 from nlplab.config import save, write_atomic
@@ -95,7 +98,58 @@ def values(t, logits: np.ndarray) -> list:
     return [float(v) for v in logits] if t.regression else [int(i) for i in logits.argmax(-1)]
 
 
-def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
+CHECKPOINT = Path("checkpoint") / "last.pt"
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, position: dict, state: dict) -> None:
+    """Everything `--resume` needs: weights, optimizer/scheduler/scaler, RNG states, the
+    position in the data (epoch, batches of it consumed) and the evaluation history."""
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+           "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "rng": rng, "position": position, "state": state}, tmp)
+    tmp.replace(path)
+
+
+def restore_rng(rng: dict) -> None:
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def check_run_folder(cfg: FinetuneConfig, out: Path, resume: bool) -> dict | None:
+    """The checkpoint to resume from (None for a fresh run); a fresh run never overwrites
+    another run unless --force, and --force only ever clears a fine-tuning run folder."""
+    if resume:
+        if not (out / CHECKPOINT).is_file():
+            done = (out / "metrics.json").is_file() and json.loads((out / "metrics.json").read_text()).get("best")
+            raise NlplabError(f"{out}: {'the run already finished' if done else 'no checkpoint to resume from'} "
+                              f"({out / CHECKPOINT} missing); start a new run with a new -o folder")
+        return torch.load(out / CHECKPOINT, weights_only=False)
+    if out.exists() and any(out.iterdir()):
+        if not cfg.force:
+            raise NlplabError(f"{out}: already exists; choose a new -o folder, pass --resume to continue it "
+                              "or --force to start it again")
+        if not (out / "config.yaml").exists():
+            raise NlplabError(f"{out}: not a fine-tuning run folder (no config.yaml); choose a new -o folder")
+    return None
+
+
+def tensorboard(folder: Path, log):
+    """A SummaryWriter into RUN/tb, or None when the tensorboard package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard not installed: no TensorBoard events (pip install tensorboard)")
+        return None
+    return SummaryWriter(str(folder))
+
+
+def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False) -> dict:
     # ---- inputs: every check that can fail happens before any weight is touched
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -103,11 +157,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     hf_logging.disable_progress_bar()  # "Loading weights"/"Writing model shards" bars would mix with ours
     t0 = time.perf_counter()
     out = Path(cfg.output)
-    if out.exists() and any(out.iterdir()):
-        if not cfg.force:
-            raise NlplabError(f"{out}: already exists; choose a new -o folder or pass --force to reuse it")
-        if not (out / "config.yaml").exists():  # --force clears a run folder, never any other folder
-            raise NlplabError(f"{out}: not a fine-tuning run folder (no config.yaml); choose a new -o folder")
+    ckpt = check_run_folder(cfg, out, resume)
     if (cfg.bf16 or cfg.fp16) and not torch.cuda.is_available():
         raise NlplabError("--bf16/--fp16 need a GPU; none is visible (drop the flag to train in float32)")
     src, t = data.source_and_task(cfg)
@@ -115,6 +165,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     raw = {"train": data.load(src, t, "train", cfg.max_train_samples)}
     raw.update({s: data.load(src, t, s, cfg.max_eval_samples) for s in roles["dev"]})
     raw.update({s: data.load(src, t, s) for s in roles["test"]})
+    extra = data.extra_boards(src, t, cfg.predict_test)  # MNLI -> AX, predicted by this run's model
+    raw.update({b.test: data.load(src, at, b.test) for at, b in extra})
     pretrained, tok_path = resolve_model(cfg)
     try:
         tokenizer = AutoTokenizer.from_pretrained(tok_path)
@@ -125,15 +177,16 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     if tokenizer.pad_token_id is None:
         raise NlplabError(f"{tok_path}: the tokenizer has no pad token")
 
-    # ---- run folder, config, log: a reused folder keeps only its token cache, so no stale
-    # predictions from an earlier run (say, a test file) can end up in a submission
+    # ---- run folder, config, log: a fresh run keeps only the token cache of a reused folder,
+    # so no stale predictions from an earlier run (say, a test file) end up in a submission
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.iterdir():
-        if old.name != "cache":
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-    save(cfg, out / "config.yaml")
+    if ckpt is None:
+        for old in out.iterdir():
+            if old.name != "cache":
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        save(cfg, out / "config.yaml")
     log = file_logger(out / "train.log", "nlplab.finetune")
-    log.info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    log.info("%s: %s", "resume" if ckpt else "config", json.dumps(dataclasses.asdict(cfg)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if cfg.bf16 else torch.float16 if cfg.fp16 else None
     def autocast():
@@ -146,7 +199,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     for name, e in enc.items():
         log.info("%s: %d examples from %s, mean %.1f tokens", name, len(e), raw[name].source, np.mean(e.lengths()))
     pad_id = tokenizer.pad_token_id
-    train_loader = data.loader(enc["train"], cfg.batch_size, pad_id, cfg.seed)
+    train_loader = data.loader(enc["train"], cfg.batch_size, pad_id, cfg.seed, device=device)
 
     # ---- model and optimizer
     seed_everything(cfg.seed)
@@ -170,48 +223,73 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model: %s (%.1fM parameters), %d steps (%d per epoch), warmup %d, device %s",
              cfg.model, n_params / 1e6, total, steps_per_epoch, warmup, device)
+    step_fn = torch.compile(model, dynamic=True) if cfg.compile else model  # dynamic: batches vary in length
 
     # ---- evaluation: the first dev split picks the best checkpoint by the task's score
     dev_name = roles["dev"][0]
-    history, best, stale = [], None, 0  # every evaluation, best dev score, evaluations since it
+    state = {"history": [], "best": None, "stale": 0, "eval_seconds": 0.0, "train_seconds": 0.0, "samples": 0}
     best_state = None
+    position = {"epoch": 0, "batch": 0, "step": 0}
+    if ckpt is not None:  # weights, optimizer, RNG and data position exactly as they were saved
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        restore_rng(ckpt["rng"])
+        position, state = ckpt["position"], ckpt["state"]
+        best_state = load_file(out / "model.safetensors", device=str(device))
+        log.info("resumed at step %d (epoch %d, batch %d)", position["step"], position["epoch"], position["batch"])
+        del ckpt
+    writer = tensorboard(out / "tb", log)
+    history = state["history"]
 
     def evaluate(step: int, epoch: float) -> bool:
         """Score every dev split; keep the weights when the first one improves. True: stop early."""
-        nonlocal best, stale, best_state
+        nonlocal best_state
+        t_eval = time.perf_counter()
         record = {"step": step, "epoch": round(epoch, 3), "splits": {}}
         for name in roles["dev"]:
             got = metrics.compute(t.metrics, enc[name].labels, values(t, predict(model, enc[name], cfg.batch_size * 2,
                                                                                  pad_id, device, autocast)))
             got["score"] = metrics.entry_score(got, t.metrics)
             record["splits"][name] = got
+            for k, v in got.items():
+                if writer:
+                    writer.add_scalar(f"{name}/{k}", v, step)
         score = record["splits"][dev_name]["score"]
-        record["best"] = best is None or score > best
+        record["best"] = state["best"] is None or score > state["best"]
         history.append(record)
         write_atomic(out / "metrics.json", json.dumps({"task": t.name, "main": dev_name, "evaluations": history,
                                                        "best": None}, indent=1) + "\n")
         log.info("eval step %d epoch %.2f: %s", step, epoch, json.dumps(record["splits"]))
+        state["eval_seconds"] += time.perf_counter() - t_eval
         if record["best"]:
-            best, stale = score, 0
+            state["best"], state["stale"] = score, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             model.save_pretrained(out)  # the best checkpoint on disk as soon as it exists
             return False
-        stale += 1
-        return bool(cfg.early_stopping) and stale >= cfg.early_stopping
+        state["stale"] += 1
+        return bool(cfg.early_stopping) and state["stale"] >= cfg.early_stopping
 
     # ---- training loop
-    step, stop = 0, False
+    step, stop = position["step"], False
     with Progress(total=total, counters=("samples",), log=log, desc=f"finetune {t.name}", enabled=progress) as prog:
-        for epoch in range(epochs):
+        prog.update(advance=step)
+        for epoch in range(position["epoch"], epochs):
             train_loader.batch_sampler.set_epoch(epoch)
+            skip = position["batch"] if epoch == position["epoch"] else 0
+            t_train = time.perf_counter()
             for i, batch in enumerate(train_loader):
-                batch = {k: v.to(device) for k, v in batch.items()}
+                if i < skip:  # resumed: these batches were consumed before the checkpoint
+                    continue
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 with autocast():
-                    loss = model(**batch).loss / cfg.grad_accum
+                    loss = step_fn(**batch).loss / cfg.grad_accum
                 scaler.scale(loss).backward()
+                state["samples"] += len(batch["input_ids"])
+                prog.update(samples=len(batch["input_ids"]))
                 last_of_epoch = i + 1 == len(train_loader)
                 if (i + 1) % cfg.grad_accum and not last_of_epoch:
-                    prog.update(samples=len(batch["input_ids"]))
                     continue
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -220,40 +298,57 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 scheduler.step()
                 step += 1
-                prog.update(advance=1, samples=len(batch["input_ids"]))
+                prog.update(advance=1)
+                if step % 10 == 0 and writer:
+                    writer.add_scalar("train/loss", loss.item() * cfg.grad_accum, step)
+                    writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
                 if step % 50 == 0:
                     log.info("step %d loss %.4f lr %.2e %s", step, loss.item() * cfg.grad_accum,
                              scheduler.get_last_lr()[0], prog.line())
-                if cfg.eval_every and step % cfg.eval_every == 0:
-                    stop = evaluate(step, epoch + (i + 1) / len(train_loader))
+                evaluate_now = last_of_epoch or bool(cfg.eval_every) and step % cfg.eval_every == 0
+                if evaluate_now or cfg.save_every and step % cfg.save_every == 0:  # neither is training time
+                    state["train_seconds"] += time.perf_counter() - t_train
+                    if evaluate_now:
+                        stop = evaluate(step, epoch + (i + 1) / len(train_loader))
+                    if not stop and step < total:
+                        save_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, scaler,
+                                        {"epoch": epoch, "batch": i + 1, "step": step}, state)
+                    t_train = time.perf_counter()
                 if stop or step >= total:
                     break
-            if not stop and not (history and history[-1]["step"] == step):  # --eval-every may have just done it
+            if not (history and history[-1]["step"] == step):  # max_steps ended the epoch early
+                state["train_seconds"] += time.perf_counter() - t_train
                 stop = evaluate(step, epoch + (i + 1) / len(train_loader))
             if stop or step >= total:
                 if stop:
                     log.info("early stopping: %d evaluations without a better %s score", cfg.early_stopping, dev_name)
                 break
-        rate = prog.rates()["samples_per_s"]
+    if writer:
+        writer.close()
 
     # ---- best checkpoint: tokenizer beside it, predictions from it
     model.load_state_dict(best_state)
     tokenizer.save_pretrained(out)
-    for b in t.boards:
+    boards = [(t, b) for b in t.boards] + extra
+    for bt, b in boards:
         for name, kind in ((b.dev, "dev"), (b.test if cfg.predict_test else None, "test")):
             if name is None:
                 continue
             pred = values(t, predict(model, enc[name], cfg.batch_size * 2, pad_id, device, autocast))
-            write_predictions(pred_path(out, b.name, kind), t, enc[name].ids, pred)
+            write_predictions(pred_path(out, b.name, kind), bt, enc[name].ids, pred)
             if name == dev_name:
                 gold = [t.labels[v] if not t.regression else v for v in enc[name].labels]
                 shown = [t.labels[v] if not t.regression else v for v in pred]
                 rows = "".join(f"{i}\t{g}\t{p}\n" for i, g, p in zip(enc[name].ids, gold, shown))
                 write_atomic(out / "dev_predictions.tsv", "index\tlabel\tprediction\n" + rows)
     best_record = next(r for r in reversed(history) if r["best"])
-    summary = {"task": t.name, "main": dev_name, "evaluations": history, "best": best_record,
-               "steps": step, "samples_per_s": rate, "seconds": time.perf_counter() - t0, "parameters": n_params}
+    rate = state["samples"] / max(state["train_seconds"], 1e-9)
+    summary = {"task": t.name, "main": dev_name, "evaluations": history, "best": best_record, "steps": step,
+               "samples_per_s": rate, "train_seconds": state["train_seconds"], "eval_seconds": state["eval_seconds"],
+               "seconds": time.perf_counter() - t0, "parameters": n_params}
     write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
-    log.info("done: best %s at step %d: %s", dev_name, best_record["step"], json.dumps(best_record["splits"][dev_name]))
+    (out / CHECKPOINT).unlink(missing_ok=True)  # finished: the run folder holds the best weights
+    log.info("done: best %s at step %d: %s; %.1f train samples/s", dev_name, best_record["step"],
+             json.dumps(best_record["splits"][dev_name]), rate)
     close_logger(log)
     return summary

@@ -1,0 +1,110 @@
+"""`nlplab finetune [eval|predict]`: the parsers and the plain functions they call.
+
+    nlplab finetune --task SST-2 --data-dir D --model minilm -o RUN      train (no sub-command)
+    nlplab finetune --resume -o RUN                                      go on after an interruption
+    nlplab finetune eval RUN [--data-dir D | --dev FILE] [--json]
+    nlplab finetune predict RUN INPUT -o OUTPUT [--text COL --text-pair COL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from nlplab import NlplabError, config
+
+
+def add_commands(sub):
+    from nlplab.finetune.config import FinetuneConfig
+
+    p = sub.add_parser("finetune", help="fine-tune a BERT-style model on a GLUE task or a custom dataset; eval, predict",
+                       description="Fine-tune a BERT-style model (no sub-command); per-task defaults from "
+                                   "nlplab/configs/finetune.yaml. `eval` and `predict` use a finished run folder.")
+    config.add_arguments(p, FinetuneConfig)
+    p.add_argument("--config", help="YAML file with any of the options above; flags override it")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in -o from its last checkpoint (its config.yaml; other flags must agree)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress")
+    p.set_defaults(func=cmd_finetune)
+    ss = p.add_subparsers(dest="subcommand", metavar="[eval|predict]")
+
+    e = ss.add_parser("eval", help="score a finished run on its dev split(s), or on other dev data")
+    e.add_argument("run", help="run folder (-o of `nlplab finetune`)")
+    e.add_argument("--data-dir", help="GLUE folder (default: the one in the run's config.yaml)")
+    e.add_argument("--dev", help="custom dataset: another dev file with the run's columns")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--json", action="store_true", help="print one JSON object {split: metrics}")
+    e.set_defaults(func=cmd_finetune_eval)
+
+    q = ss.add_parser("predict", help="label a file with a finished run: prediction and class probabilities per row")
+    q.add_argument("run", help="run folder (-o of `nlplab finetune`)")
+    q.add_argument("input", help="txt (one text per line), tsv, csv or jsonl file")
+    q.add_argument("-o", "--output", required=True, help="tsv: row, text(s), prediction, p_<label>...")
+    q.add_argument("--text", help="text column (default: the column the run was trained on)")
+    q.add_argument("--text-pair", help="second text column for pair tasks (default: as trained)")
+    q.add_argument("--format", help="input format (default: from the extension)")
+    q.add_argument("--no-header", action="store_true", help="tsv/csv without a header: columns are 0, 1, ...")
+    q.add_argument("--batch-size", type=int, default=64)
+    q.set_defaults(func=cmd_finetune_predict)
+
+
+def resume_config(args):
+    """The interrupted run's own config; flags given now must agree with it."""
+    from nlplab.finetune.config import FinetuneConfig
+
+    if not getattr(args, "output", None):
+        raise NlplabError("--resume needs the run folder: -o RUN")
+    saved_path = Path(args.output) / "config.yaml"
+    if not saved_path.is_file():
+        raise NlplabError(f"{args.output}: no config.yaml, nothing to resume; start the run without --resume")
+    saved = FinetuneConfig(**config.load_yaml(str(saved_path), FinetuneConfig))
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FinetuneConfig) if hasattr(args, f.name)}
+    if args.config:
+        given = {**config.load_yaml(args.config, FinetuneConfig), **given}
+    differ = sorted(k for k, v in given.items() if k not in ("output", "force") and v != getattr(saved, k))
+    if differ:
+        shown = ", ".join(f"{k} (run: {getattr(saved, k)!r}, now: {given[k]!r})" for k in differ)
+        raise NlplabError(f"{args.output}: --resume with a different config: {shown}; drop those flags or start a new run")
+    return saved
+
+
+def cmd_finetune(args) -> int:
+    from nlplab.finetune.config import FinetuneConfig, preset
+    from nlplab.finetune.train import run
+
+    if args.resume:
+        cfg = resume_config(args)
+    else:  # the task picks its preset, which sits under the --config file and the flags
+        task = getattr(args, "task", None) or (config.load_yaml(args.config, FinetuneConfig).get("task") if args.config else None)
+        cfg = config.resolve(FinetuneConfig, args, args.config, preset(task))
+    s = run(cfg, progress=args.progress, resume=args.resume)
+    best = s["best"]
+    shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in best["splits"][s["main"]].items())
+    print(f"{cfg.output}: {s['task']} best {s['main']} at step {best['step']} (epoch {best['epoch']}): {shown}; "
+          f"{s['steps']} steps, {s['samples_per_s']:,.0f} train samples/s, {s['seconds']:.0f}s", file=sys.stderr)
+    return 0
+
+
+def cmd_finetune_eval(args) -> int:
+    from nlplab.finetune.inference import Run, evaluate
+
+    got = evaluate(Run.load(args.run), args.data_dir, args.dev, args.batch_size)
+    if args.json:
+        print(json.dumps(got, indent=1))
+        return 0
+    for split, m in got.items():
+        shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.items() if k not in ("examples", "source"))
+        print(f"{split} ({m['examples']:,} examples, {m['source']}): {shown}")
+    return 0
+
+
+def cmd_finetune_predict(args) -> int:
+    from nlplab.finetune.inference import Run, predict_file
+
+    n = predict_file(Run.load(args.run), args.input, args.output, args.text, args.text_pair, args.format,
+                     args.no_header, args.batch_size)
+    print(f"{args.output}: {n:,} rows labelled", file=sys.stderr)
+    return 0

@@ -1,0 +1,152 @@
+"""Use a finished run folder on its own: score it again, or label new text.
+
+    nlplab finetune eval runs/sst2 [--data-dir ../shared/data/glue | --dev FILE] [--json]
+    nlplab finetune predict runs/sst2 reviews.tsv -o labelled.tsv [--text sentence]
+
+The folder holds everything needed (weights, tokenizer, config.yaml, labels.json): the
+original command line, data folder or train file are not needed (`eval` reads the dev data
+named in config.yaml unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nlplab import NlplabError, io
+from nlplab.config import load_yaml
+from nlplab.finetune import data
+from nlplab.finetune.config import FinetuneConfig
+from nlplab.glue import metrics
+from nlplab.glue.data import Split, read_custom
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished run: its config, task, model and tokenizer, on the best device."""
+
+    folder: Path
+    cfg: FinetuneConfig
+    labels: dict  # labels.json
+    model: object
+    tokenizer: object
+    device: torch.device
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | None = None) -> Run:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        folder = Path(folder)
+        for name in ("config.yaml", "labels.json", "config.json", "model.safetensors"):
+            if not (folder / name).is_file():
+                raise NlplabError(f"{folder}: no {name}; give the -o folder of a finished `nlplab finetune` run")
+        cfg = FinetuneConfig(**load_yaml(str(folder / "config.yaml"), FinetuneConfig))
+        labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = AutoModelForSequenceClassification.from_pretrained(folder).to(dev).eval()
+        return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.labels["labels"]
+
+    def scores(self, texts_a: list[str], texts_b: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities (N, C), or regression scores (N,), in input order."""
+        split = Split(self.labels["task"], "input", [str(i) for i in range(len(texts_a))], texts_a, texts_b, None)
+        enc = data.encode(split, None, self.tokenizer, self.cfg.max_length)
+        from nlplab.finetune.train import predict
+
+        logits = predict(self.model, enc, batch_size, self.tokenizer.pad_token_id, self.device,
+                         lambda: torch.autocast(self.device.type, enabled=False))
+        return logits if self.labels["regression"] else torch.softmax(torch.from_numpy(logits), -1).numpy()
+
+    def predict(self, texts_a: list[str], texts_b: list[str] | None = None, batch_size: int = 64) -> list:
+        """Label strings (classification) or floats (regression)."""
+        s = self.scores(texts_a, texts_b, batch_size)
+        return [float(v) for v in s] if self.labels["regression"] else [self.classes[i] for i in s.argmax(-1)]
+
+
+def evaluate(run: Run, data_dir: str | None = None, dev: str | None = None, batch_size: int = 64) -> dict:
+    """{split: metrics} on the run's dev split(s), or on another GLUE folder / dev file."""
+    cfg = dataclasses.replace(run.cfg, data_dir=data_dir or run.cfg.data_dir, dev=dev or run.cfg.dev,
+                              max_eval_samples=0)
+    if cfg.train:  # custom dataset: the label set comes from labels.json, the train file is not read
+        src, t = data.source_and_task(cfg, labels=None if run.labels["regression"] else run.classes)
+    else:
+        src, t = data.source_and_task(cfg)
+    if not t.regression and list(t.labels) != run.classes:
+        raise NlplabError(f"{run.folder}: trained on labels {run.classes}, the data has {list(t.labels)}")
+    out = {}
+    for name in data.splits(t, False)["dev"]:
+        split = data.load(src, t, name)
+        enc = data.encode(split, t, run.tokenizer, cfg.max_length)
+        got = run.predict(split.texts_a, split.texts_b, batch_size)
+        pred = got if t.regression else [t.labels.index(v) for v in got]
+        m = metrics.compute(t.metrics, enc.labels, pred)
+        m["score"] = metrics.entry_score(m, t.metrics)
+        out[name] = {"examples": len(split), "source": split.source, **m}
+    return out
+
+
+def read_input(path: str, text: str | None, text_pair: str | None, fmt: str | None = None,
+               no_header: bool = False) -> Split:
+    """Texts (and pairs) of a txt file (one text per line) or a tsv/csv/jsonl column."""
+    layout = io.inspect(path, fmt, None, no_header, need_column=False)
+    if layout.format == "txt" and text is not None:  # a .txt that is really a table (NSMC) has a tab in line 1
+        with open(path, "rb") as f:
+            if b"\t" in f.readline():
+                layout = io.inspect(path, fmt, text, no_header)
+    if layout.format == "txt":
+        if text_pair:
+            raise NlplabError(f"{path}: a pair task needs a tsv/csv/jsonl file with --text and --text-pair columns")
+        texts = list(io.iter_texts(layout))
+        return Split("input", "input", [str(i) for i in range(len(texts))], texts, None, None, path)
+    if text is None and layout.text_col is None:
+        raise NlplabError(f"{path}: which column holds the text? pass --text COL; columns: {', '.join(layout.columns or [])}")
+    col = text or (layout.text_col if isinstance(layout.text_col, str) else layout.columns[layout.text_col])
+    mapping = {"text_a": col, "text_b": text_pair, "label": None, "id": None}
+    return read_custom(path, mapping, "input", "input", layout.format, no_header)
+
+
+def predict_file(run: Run, path: str, output: str, text: str | None = None, text_pair: str | None = None,
+                 fmt: str | None = None, no_header: bool = False, batch_size: int = 64) -> int:
+    """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
+    class; one row per input row, in order. Returns the row count."""
+    cols = _default_columns(run)
+    s = read_input(path, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
+    if cols[1] and s.texts_b is None:
+        raise NlplabError(f"{path}: {run.labels['task']} is a pair task; give the second text with --text-pair COL")
+    probs = run.scores(s.texts_a, s.texts_b, batch_size) if s.texts_a else np.zeros((0, len(run.classes)))
+    head = ["row", "text"] + (["text_pair"] if s.texts_b is not None else []) + ["prediction"]
+    if not run.labels["regression"]:
+        head += [f"p_{c}" for c in run.classes]
+    def clean(v: str) -> str:
+        return v.replace("\t", " ").replace("\n", " ")
+    with io.atomic_output(output, "w") as f:
+        f.write("\t".join(head) + "\n")
+        for i, a in enumerate(s.texts_a):
+            row = [str(i + 1), clean(a)] + ([clean(s.texts_b[i])] if s.texts_b is not None else [])
+            if run.labels["regression"]:
+                row.append(f"{float(probs[i]):.6g}")
+            else:
+                row += [run.classes[int(probs[i].argmax())]] + [f"{p:.6f}" for p in probs[i]]
+            f.write("\t".join(row) + "\n")
+    return len(s.texts_a)
+
+
+def _default_columns(run: Run) -> tuple[str | None, str | None]:
+    """The text columns the run was trained on: its custom columns, or the GLUE task's test columns."""
+    if run.cfg.train:
+        return run.cfg.text, run.cfg.text_pair
+    from nlplab.glue.tasks import TASKS
+
+    t = TASKS.get(run.labels["task"])
+    c = t.columns.get("test") if t else None
+    a, b = (c.text_a, c.text_b) if c else (None, None)
+    return (a if isinstance(a, str) else None), (b if isinstance(b, str) else None)
