@@ -11,6 +11,7 @@ stages keep theirs in `nlplab/subword/commands.py` and `nlplab/glue/commands.py`
     nlplab glue baseline --kind tfidf-logreg --data-dir D -o OUT   nlplab glue score PRED_DIR --data-dir D
     nlplab glue report RUNS... --html OUT            nlplab glue submit PRED_DIRS... -o submission.zip
     nlplab glue check submission.zip --data-dir D
+    nlplab lm train TRAIN --valid VALID -o RUN --preset small      nlplab lm eval RUN --data FILE [--json]
     nlplab finetune --task SST-2 --data-dir D --model minilm -o RUN   (then: nlplab glue score RUN --data-dir D)
     nlplab finetune eval RUN [--json]                nlplab finetune predict RUN INPUT -o OUTPUT
 """
@@ -23,6 +24,7 @@ import sys
 from nlplab import NlplabError, __version__, config
 from nlplab.finetune import commands as finetune_commands
 from nlplab.glue import commands as glue_commands
+from nlplab.lm import commands as lm_commands
 from nlplab.subword import commands as subword_commands
 
 # Defaults that differ per sub-command: `clean` only cleans, `tokenize` only tokenizes.
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     subword_commands.add_commands(sub)
     glue_commands.add_commands(sub)
+    lm_commands.add_commands(sub)
     finetune_commands.add_commands(sub)
 
     p = sub.add_parser("stopwords", help="print the active stopword list and its size")

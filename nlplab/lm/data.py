@@ -1,0 +1,211 @@
+"""Corpora as id tensors, and the two ways the biLM reads them.
+
+Stream mode (running text: PTB, WikiText): the whole file is one id stream with </s>
+after every line (Mikolov's PTB convention; it gives WikiText's published token
+counts), cut into B contiguous streams and read in windows of T tokens. The forward LM
+reads the streams left to right, the backward LM reads the same streams reversed; each
+carries its LSTM state from one window to the next (detached), so both see the text as
+one long sequence and both predict the same tokens.
+
+Sentence mode: each line is <s> w1 .. wn </s>, batches are padded and the padding is
+never a target. A line longer than T + 1 tokens is cut into pieces of T + 1 that
+overlap by one token, so every token is still predicted once per direction. The backward
+LM reads each line reversed within its own length, so padding stays at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nlplab import NlplabError, io
+from nlplab.lm.vocab import Vocab, char_ids
+
+IGNORE = -100  # target id of padding: cross_entropy's ignore_index
+
+
+@dataclass
+class Tokens:
+    """A file read and tokenized: each token as an index into `types` (its distinct
+    strings, first-seen order), and the number of tokens on each line."""
+
+    path: str
+    types: list[str]
+    ids: np.ndarray  # (N,) int64
+    lengths: np.ndarray  # (lines,) int64
+
+    def counts(self) -> dict[str, int]:
+        return dict(zip(self.types, np.bincount(self.ids, minlength=len(self.types)).tolist()))
+
+
+def read(path: str, tokenizer, column: str | None = None, chunk: int = 2000) -> Tokens:
+    """Tokenize every line of a txt file (or the --column of a tsv/csv/jsonl file)."""
+    layout = io.inspect(path, None, column)
+    types: dict[str, int] = {}
+    ids: list[int] = []
+    lengths: list[int] = []
+    batch: list[str] = []
+
+    def flush():
+        for toks in tokenizer(batch):
+            lengths.append(len(toks))
+            ids.extend([types.setdefault(t, len(types)) for t in toks])
+        batch.clear()
+
+    for text in io.iter_texts(layout):
+        batch.append(text)
+        if len(batch) == chunk:
+            flush()
+    flush()
+    if not lengths:
+        raise NlplabError(f"{path}: empty corpus (no lines); give a file with text")
+    if not ids:
+        raise NlplabError(f"{path}: no tokens left after cleaning and tokenizing ({len(lengths):,} lines); "
+                          "check the file, --column, --clean and --pretokenize")
+    return Tokens(path, list(types), np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
+
+
+class Corpus:
+    """Token ids of one file against one vocabulary. `inputs` feed the token encoder:
+    vocabulary ids, or for the char CNN rows of `chars` (each distinct token of the file
+    spelled out, so words outside the vocabulary keep their spelling); `targets` are
+    vocabulary ids (<unk> for unknown words)."""
+
+    def __init__(self, tokens: Tokens, vocab: Vocab, char_cnn: bool = False, max_chars: int = 50):
+        self.path, self.lengths = tokens.path, tokens.lengths
+        types = tokens.types + [vocab.specials[k] for k in ("eos", "bos", "pad")]
+        n = len(tokens.types)
+        self.eos_t, self.bos_t, self.pad_t = n, n + 1, n + 2
+        self.to_vocab = torch.tensor([vocab.id(t) for t in types], dtype=torch.long)
+        self.chars = char_ids(types, vocab, max_chars) if char_cnn else None
+        self.type_ids = torch.from_numpy(tokens.ids)
+        self.n_tokens = len(tokens.ids)
+        self.n_unk = int((self.to_vocab[self.type_ids] == vocab.unk).sum())
+
+    def _pair(self, type_ids: torch.Tensor):
+        """(inputs, targets) of a sequence of type ids."""
+        targets = self.to_vocab[type_ids]
+        return (type_ids if self.chars is not None else targets), targets
+
+    def stream(self):
+        """The whole file as one sequence with </s> after every line: (inputs, targets), (N,) each."""
+        total = self.n_tokens + len(self.lengths)
+        seq = torch.full((total,), self.eos_t, dtype=torch.long)
+        is_token = torch.ones(total, dtype=torch.bool)
+        is_token[torch.from_numpy(np.cumsum(self.lengths + 1) - 1)] = False
+        seq[is_token] = self.type_ids
+        return self._pair(seq)
+
+    def sentences(self, bptt: int):
+        """<s> line </s> for every non-empty line, cut into pieces of at most bptt + 1
+        tokens overlapping by one: a list of (inputs, targets) pairs."""
+        out, start = [], 0
+        for n in self.lengths.tolist():
+            if n:
+                seq = torch.cat([torch.tensor([self.bos_t]), self.type_ids[start:start + n], torch.tensor([self.eos_t])])
+                for s in range(0, n + 1, bptt):
+                    out.append(self._pair(seq[s:s + bptt + 1]))
+            start += n
+        return out
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row of x (B, T, ...) within its length; padding stays at the end."""
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device).expand(B, T)
+    n = lengths.to(x.device)[:, None]
+    idx = torch.where(t < n, n - 1 - t, t)  # (B, T)
+    idx = idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, idx)
+
+
+class StreamBatches:
+    """B contiguous streams read in windows of T. Batch i: the forward LM reads tokens
+    [iT, iT + t) of each stream and predicts [iT + 1, iT + t + 1); the backward LM does
+    the same on the streams reversed."""
+
+    stateful = True
+
+    def __init__(self, corpus: Corpus, batch_size: int, bptt: int, device, flags=("--batch-size", "--bptt")):
+        inputs, targets = corpus.stream()
+        n = len(inputs) // batch_size
+        if n < bptt + 1:
+            raise NlplabError(f"{corpus.path}: {len(inputs):,} tokens make {batch_size} streams of {n:,}, too short for "
+                              f"a window of {flags[1]} {bptt} (needs {bptt + 1}); lower {flags[0]} or {flags[1]}")
+        # (B, n): row b is tokens [b*n, (b+1)*n); the tail that does not fill a row is left out
+        self.inputs = inputs[: n * batch_size].view(batch_size, n).to(device)
+        self.targets = targets[: n * batch_size].view(batch_size, n).to(device)
+        self.rev_inputs, self.rev_targets = self.inputs.flip(1), self.targets.flip(1)
+        self.chars = corpus.chars.to(device) if corpus.chars is not None else None
+        self.bptt, self.batch_size, self.n = bptt, batch_size, n
+        self.n_batches = math.ceil((n - 1) / bptt)
+        self.tokens = batch_size * (n - 1)  # predicted per direction and pass
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def batch(self, i: int, epoch: int = 0) -> dict:
+        s = i * self.bptt
+        t = min(self.bptt, self.n - 1 - s)
+        fwd_in, bwd_in = self.inputs[:, s:s + t], self.rev_inputs[:, s:s + t]  # (B, t)
+        if self.chars is not None:
+            fwd_in, bwd_in = self.chars[fwd_in], self.chars[bwd_in]  # (B, t, max_chars)
+        return {"fwd_in": fwd_in, "fwd_tgt": self.targets[:, s + 1:s + t + 1],
+                "bwd_in": bwd_in, "bwd_tgt": self.rev_targets[:, s + 1:s + t + 1], "tokens": self.batch_size * t}
+
+
+class SentenceBatches:
+    """Padded batches of sentences (pieces), shuffled per epoch with seed + epoch so a
+    resumed run sees the same order."""
+
+    stateful = False
+
+    def __init__(self, corpus: Corpus, batch_size: int, bptt: int, device, shuffle: bool = False, seed: int = 0,
+                 flags=("--batch-size", "--bptt")):
+        self.items = corpus.sentences(bptt)
+        if len(self.items) < batch_size:
+            raise NlplabError(f"{corpus.path}: {len(self.items):,} sentences, fewer than {flags[0]} {batch_size}; "
+                              f"lower {flags[0]}")
+        self.pad_in = corpus.pad_t if corpus.chars is not None else int(corpus.to_vocab[corpus.pad_t])
+        self.chars = corpus.chars
+        self.batch_size, self.shuffle, self.seed, self.device = batch_size, shuffle, seed, device
+        self.n_batches = math.ceil(len(self.items) / batch_size)
+        self.tokens = sum(len(t) - 1 for _, t in self.items)
+        self._order = (None, None)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if self._order[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed + epoch)
+            perm = torch.randperm(len(self.items), generator=g) if self.shuffle else torch.arange(len(self.items))
+            self._order = (epoch, perm)
+        return self._order[1]
+
+    def batch(self, i: int, epoch: int = 0) -> dict:
+        picked = [self.items[j] for j in self.order(epoch)[i * self.batch_size:(i + 1) * self.batch_size].tolist()]
+        lengths = torch.tensor([len(t) for _, t in picked])
+        L = int(lengths.max())
+        inp = torch.full((len(picked), L), self.pad_in, dtype=torch.long)
+        tgt = torch.full((len(picked), L), IGNORE, dtype=torch.long)
+        for r, (x, y) in enumerate(picked):
+            inp[r, : len(x)], tgt[r, : len(y)] = x, y
+        rin, rtgt = reverse_padded(inp, lengths), reverse_padded(tgt, lengths)
+        fwd_in, bwd_in = inp[:, :-1], rin[:, :-1]  # (b, L-1)
+        if self.chars is not None:
+            fwd_in, bwd_in = self.chars[fwd_in], self.chars[bwd_in]  # (b, L-1, max_chars)
+        out = {"fwd_in": fwd_in, "fwd_tgt": tgt[:, 1:], "bwd_in": bwd_in, "bwd_tgt": rtgt[:, 1:]}
+        out = {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+        out["tokens"] = int((lengths - 1).sum())
+        return out
+
+
+def batches(corpus: Corpus, mode: str, batch_size: int, bptt: int, device, shuffle=False, seed=0, eval_=False):
+    flags = ("--eval-batch-size" if eval_ else "--batch-size", "--bptt")
+    if mode == "stream":
+        return StreamBatches(corpus, batch_size, bptt, device, flags)
+    return SentenceBatches(corpus, batch_size, bptt, device, shuffle, seed, flags)

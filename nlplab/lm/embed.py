@@ -1,0 +1,122 @@
+"""ELMo representations from a trained biLM (Peters et al. 2018, section 3.2).
+
+    nlplab lm embed RUN INPUT -o OUT.pt     # or OUT.npy (+ OUT.json)
+    >>> bilm = BiLM.from_run("runs/ptb")
+    >>> out = bilm.embed(["the cat sat", "a dog"])    # or lists of tokens
+    >>> out[0]["tokens"], out[0]["layers"].shape, out[0]["mix"].shape
+    (['the', 'cat', 'sat'], torch.Size([3, 3, 256]), torch.Size([3, 256]))
+
+Each sentence is read alone as <s> tokens </s> from a zero state (the boundaries are left
+out of the output). Per token there are L + 1 layers of 2P values: layer 0 is the token
+encoder output written twice (ELMo duplicates it to match the biLSTM layers), layer k is
+[forward; backward] output of LSTM layer k. The scalar mix is gamma * sum_k s_k * layer_k
+with s = softmax(w); w = 0 and gamma = 1 until a downstream task learns them.
+
+Files: OUT.pt is a torch dict {"tokens": [[str]], "layers": [(L+1, n, 2P)], "mix": [(n, 2P)],
+"scalar_mix_weights": (L+1,), "gamma", "layer_names", "run"}. OUT.npy is one float32 array
+(all tokens, L+1, 2P) of the sentences one after another, and OUT.json gives the
+alignment: {"tokens": [[str]], "offsets": [row of each sentence's first token], ...}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nlplab import NlplabError
+from nlplab.config import write_atomic
+from nlplab.io import atomic_output
+from nlplab.lm.vocab import char_ids
+
+
+class ScalarMix(nn.Module):
+    """gamma * sum_k softmax(w)_k * layer_k (ELMo, equation 1)."""
+
+    def __init__(self, n_layers: int):
+        super().__init__()
+        self.weights = nn.Parameter(torch.zeros(n_layers))
+        self.gamma = nn.Parameter(torch.ones(()))
+
+    def normalized(self) -> torch.Tensor:
+        return torch.softmax(self.weights, dim=0)
+
+    def forward(self, layers):  # (L+1, ..., D)
+        s = self.normalized().view(-1, *([1] * (layers.dim() - 1)))
+        return self.gamma * (s * layers).sum(0)
+
+
+def _inputs(model, tokens: list[list[str]]):
+    """Padded encoder inputs of <s> tokens </s> and the lengths."""
+    vocab, cfg = model.vocab, model.cfg
+    seqs = [[vocab.specials["bos"], *t, vocab.specials["eos"]] for t in tokens]
+    lengths = torch.tensor([len(s) for s in seqs])
+    T = int(lengths.max())
+    if cfg.encoder == "char":
+        out = torch.zeros(len(seqs), T, cfg.max_chars, dtype=torch.long)
+        for r, s in enumerate(seqs):
+            out[r, : len(s)] = char_ids(s, vocab, cfg.max_chars)
+    else:
+        out = torch.full((len(seqs), T), vocab.pad, dtype=torch.long)
+        for r, s in enumerate(seqs):
+            out[r, : len(s)] = torch.tensor([vocab.id(t) for t in s])
+    return out, lengths
+
+
+@torch.no_grad()
+def embed(model, sentences, batch_size: int = 32) -> list[dict]:
+    """sentences: strings (tokenized as in training) or lists of tokens. Returns one dict
+    per sentence: tokens, layers (L+1, n, 2P), mix (n, 2P), float32 on the CPU."""
+    if not hasattr(model, "vocab"):
+        raise NlplabError("embed needs a model loaded with BiLM.from_run(RUN) (it brings the vocabulary and tokenizer)")
+    if not hasattr(model, "scalar_mix"):
+        model.scalar_mix = ScalarMix(model.cfg.layers + 1).to(next(model.parameters()).device)
+    sentences = list(sentences)
+    strings = [i for i, s in enumerate(sentences) if isinstance(s, str)]
+    tokens = [list(s) if not isinstance(s, str) else None for s in sentences]
+    for i, toks in zip(strings, model.tokenizer([sentences[i] for i in strings]) if strings else []):
+        tokens[i] = toks
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(tokens), batch_size):
+        chunk = tokens[start:start + batch_size]
+        inputs, lengths = _inputs(model, chunk)
+        x, fwd, bwd = model.contextual(inputs.to(device), lengths)
+        layers = torch.stack([torch.cat([x, x], -1)] + [torch.cat([f, b], -1) for f, b in zip(fwd, bwd)])  # (L+1, B, T, 2P)
+        mix = model.scalar_mix(layers)  # (B, T, 2P)
+        for r, toks in enumerate(chunk):
+            n = len(toks)  # positions 1..n: the tokens without <s> and </s>
+            out.append({"tokens": toks, "layers": layers[:, r, 1:n + 1].float().cpu(), "mix": mix[r, 1:n + 1].float().cpu()})
+    model.train(was_training)
+    return out
+
+
+def save(outputs: list[dict], path: str, model) -> dict:
+    """Write embed() outputs as OUT.pt, or OUT.npy with OUT.json beside it."""
+    p = Path(path)
+    mix = model.scalar_mix
+    names = ["token"] + [f"lstm{k}" for k in range(1, model.cfg.layers + 1)]
+    meta = {"layer_names": names, "dim": 2 * model.cfg.proj_dim, "scalar_mix_weights": mix.normalized().tolist(),
+            "gamma": float(mix.gamma.detach()), "run": str(getattr(model, "run", ""))}
+    if p.suffix == ".pt":
+        obj = {"tokens": [o["tokens"] for o in outputs], "layers": [o["layers"] for o in outputs],
+               "mix": [o["mix"] for o in outputs], **meta, "scalar_mix_weights": mix.normalized().detach().cpu()}
+        with atomic_output(str(p), "wb") as f:
+            torch.save(obj, f)
+        return meta
+    if p.suffix != ".npy":
+        raise NlplabError(f"{path}: write .pt (a torch dict) or .npy (an array plus {p.with_suffix('.json').name})")
+    dim, n_layers = meta["dim"], len(names)
+    arrays = [o["layers"].permute(1, 0, 2).numpy() for o in outputs]  # (n, L+1, 2P) each
+    lengths = [len(o["tokens"]) for o in outputs]
+    meta.update({"tokens": [o["tokens"] for o in outputs], "offsets": np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist(),
+                 "shape": [sum(lengths), n_layers, dim]})
+    with atomic_output(str(p), "wb") as f:
+        np.save(f, np.concatenate(arrays) if arrays else np.zeros((0, n_layers, dim), np.float32))
+    write_atomic(p.with_suffix(".json"), json.dumps(meta, ensure_ascii=False) + "\n")
+    return meta

@@ -1,0 +1,70 @@
+"""Perplexity of a biLM on a corpus, per direction and combined.
+
+    nlplab lm eval RUN --data ../shared/data/ptb/test.txt [--json]
+
+forward_ppl = exp(mean NLL of the forward LM), backward_ppl likewise; both directions
+predict the same number of tokens of the same stream. mean_ppl = exp of the mean of the
+two NLLs (the training loss), i.e. the geometric mean of the two perplexities.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+
+from nlplab.lm import data
+from nlplab.lm.checkpoint import load_run
+from nlplab.lm.data import IGNORE
+
+
+def autocast_for(device: torch.device, precision: str):
+    if precision == "bf16" and device.type == "cuda":
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def detach(state):
+    """Carry LSTM states to the next window without backpropagating into the last one."""
+    if state is None:
+        return None
+    return tuple([(h.detach(), c.detach()) for h, c in direction] for direction in state)
+
+
+@torch.no_grad()
+def evaluate(model, batches, autocast=contextlib.nullcontext) -> dict:
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(2, dtype=torch.float64)
+    counts = [0, 0]
+    state = None
+    for i in range(len(batches)):
+        b = batches.batch(i)
+        with autocast():
+            nll_f, nll_b, state = model(b["fwd_in"], b["fwd_tgt"], b["bwd_in"], b["bwd_tgt"], state)
+        state = state if batches.stateful else None
+        sums += torch.stack([nll_f.double().sum(), nll_b.double().sum()]).cpu()
+        counts[0] += int((b["fwd_tgt"] != IGNORE).sum())
+        counts[1] += int((b["bwd_tgt"] != IGNORE).sum())
+    model.train(was_training)
+    return summarize(sums[0].item(), sums[1].item(), counts[0], counts[1])
+
+
+def summarize(nll_f: float, nll_b: float, n_f: int, n_b: int) -> dict:
+    """Perplexities from summed NLLs and token counts."""
+    f, b = nll_f / max(n_f, 1), nll_b / max(n_b, 1)
+    return {"forward_ppl": math.exp(f), "backward_ppl": math.exp(b), "mean_ppl": math.exp((f + b) / 2),
+            "forward_nll": f, "backward_nll": b, "loss": (f + b) / 2, "tokens": n_f, "backward_tokens": n_b}
+
+
+def eval_file(run, path: str, batch_size: int | None = None, device=None) -> dict:
+    """Perplexities of a run's best weights on a file, read the way the run was trained
+    (mode, tokenization, vocabulary; --eval-batch-size streams unless given)."""
+    r = load_run(run, device)
+    cfg = r.cfg
+    corpus = data.Corpus(data.read(path, r.tokenizer, cfg.column), r.vocab, cfg.encoder == "char", cfg.max_chars)
+    b = data.batches(corpus, cfg.mode, batch_size or cfg.eval_batch_size, cfg.bptt, r.device, eval_=True)
+    out = evaluate(r.model, b, autocast_for(r.device, cfg.precision))
+    out.update({"data": str(path), "run": str(run), "step": r.step, "unk_rate": corpus.n_unk / max(corpus.n_tokens, 1)})
+    return out

@@ -1,0 +1,315 @@
+"""Train an ELMo-style biLM: forward and backward LSTM language models sharing a token
+encoder and a softmax.
+
+    nlplab lm train ../shared/data/ptb/train.txt --valid ../shared/data/ptb/valid.txt \
+        --test ../shared/data/ptb/test.txt -o runs/ptb --preset small
+    nlplab lm train ... -o runs/ptb --resume          # after an interruption: continues exactly
+
+One function, top to bottom (nanoGPT's train.py in spirit): inputs, run folder, model and
+optimizer, resume, loop with evaluations and checkpoints, test. See nlplab/lm/checkpoint.py
+for what the run folder holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nlplab import NlplabError
+from nlplab.config import save, write_atomic
+from nlplab.lm import data
+from nlplab.lm.checkpoint import (
+    CHECKPOINT,
+    TOKENIZER,
+    VOCAB,
+    check_vocab,
+    config_diff,
+    load_pt,
+    rng_state,
+    save_model,
+    save_pt,
+    set_rng_state,
+)
+from nlplab.lm.config import LMConfig, cutoffs, filters
+from nlplab.lm.evaluate import autocast_for, detach, evaluate
+from nlplab.lm.model import BiLM, BiLMConfig
+from nlplab.lm.vocab import TextTokenizer, Vocab
+from nlplab.progress import Progress, close_logger, file_logger
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(cfg: LMConfig, model, device) -> torch.optim.Optimizer:
+    params, wd = model.parameters(), cfg.weight_decay
+    fused = True if device.type == "cuda" else None  # fused Adam(W) is a CUDA kernel
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=wd, fused=fused)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=wd, fused=fused)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
+    # bilm-tf trains with Adagrad starting every accumulator at 1.0
+    return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=wd, initial_accumulator_value=1.0)
+
+
+def make_scheduler(cfg: LMConfig, optimizer, total: int):
+    S = torch.optim.lr_scheduler
+    if cfg.scheduler == "plateau":  # stepped with the valid perplexity after each evaluation
+        return S.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_gamma, patience=cfg.patience, min_lr=cfg.min_lr)
+    if cfg.scheduler == "step":
+        return S.StepLR(optimizer, cfg.lr_step, cfg.lr_gamma)
+    if cfg.scheduler == "cosine":
+        return S.CosineAnnealingLR(optimizer, T_max=total, eta_min=cfg.min_lr)
+    if cfg.scheduler == "cosine-restarts":
+        return S.CosineAnnealingWarmRestarts(optimizer, T_0=cfg.lr_step, eta_min=cfg.min_lr)
+    floor, warmup = cfg.min_lr / cfg.lr if cfg.lr else 0.0, cfg.warmup_steps
+
+    def factor(step: int) -> float:  # constant, warmup-linear, warmup-cosine: linear warmup first
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        if cfg.scheduler == "warmup-linear":
+            return floor + (1 - floor) * (1 - progress)
+        if cfg.scheduler == "warmup-cosine":
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0
+    return S.LambdaLR(optimizer, factor)
+
+
+def run(cfg: LMConfig, progress: bool | None = None) -> dict:
+    # ---- inputs: every check that can fail comes before the run folder is touched
+    t0 = time.perf_counter()
+    out = Path(cfg.output)
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise NlplabError("--device cuda: no GPU is visible; use --device cpu or auto")
+    device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+    if cfg.precision == "bf16" and device.type != "cuda":
+        raise NlplabError("--precision bf16 needs a GPU; on the CPU train in fp32")
+    ckpt = None
+    if cfg.resume:
+        if not (out / CHECKPOINT).is_file():
+            raise NlplabError(f"{out}: no {CHECKPOINT} to resume from; start the run without --resume")
+        ckpt = load_pt(out / CHECKPOINT)
+        diff = config_diff(ckpt["config"], cfg)
+        if diff:
+            raise NlplabError(f"{out / CHECKPOINT}: the config differs from the run's in {', '.join(diff)}; "
+                              f"resume with the run's options ({out / 'config.yaml'}) or start a new run")
+    elif out.exists() and any(out.iterdir()):
+        if not cfg.force:
+            raise NlplabError(f"{out}: already exists; choose a new -o folder, --resume it, or pass --force to start over")
+        if not (out / "config.yaml").exists():  # --force clears a run folder, never any other folder
+            raise NlplabError(f"{out}: not an lm run folder (no config.yaml); choose a new -o folder")
+    tokenizer = TextTokenizer(cfg.clean, cfg.pretokenize, cfg.tokenizer if cfg.encoder == "subword" else None)
+    tokens = data.read(cfg.train, tokenizer, cfg.column)
+    if cfg.encoder == "subword":
+        vocab = Vocab.from_subword(tokenizer.subword)
+    else:
+        vocab = Vocab.build(tokens.counts(), cfg.min_count, cfg.max_vocab)
+    if ckpt is not None:
+        check_vocab(cfg.train, ckpt["vocab"], vocab, "the training file or tokenizer changed since the run started; "
+                    "resume with the same ones or start a new run")
+    char = cfg.encoder == "char"
+    corpora = {"train": data.Corpus(tokens, vocab, char, cfg.max_chars)}
+    for split in ("valid", "test"):
+        if getattr(cfg, split):
+            corpora[split] = data.Corpus(data.read(getattr(cfg, split), tokenizer, cfg.column), vocab, char, cfg.max_chars)
+    train_b = data.batches(corpora["train"], cfg.mode, cfg.batch_size, cfg.bptt, device, shuffle=True, seed=cfg.seed)
+    eval_b = {s: data.batches(c, cfg.mode, cfg.eval_batch_size, cfg.bptt, device, eval_=True)
+              for s, c in corpora.items() if s != "train"}
+    bilm_cfg = BiLMConfig(
+        vocab_size=len(vocab), encoder="char" if char else "embedding", proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim,
+        layers=cfg.layers, dropout=cfg.dropout, char_dim=cfg.char_dim, char_filters=[list(f) for f in filters(cfg.char_filters)],
+        highway=cfg.highway, max_chars=cfg.max_chars, tie=cfg.tie, softmax=cfg.softmax,
+        cutoffs=cutoffs(cfg.cutoffs, len(vocab)) if cfg.softmax == "adaptive" else [], pad_id=vocab.pad)
+
+    # ---- run folder: config, vocabulary (and the subword folder), log, metrics, TensorBoard
+    from torch.utils.tensorboard import SummaryWriter
+
+    if ckpt is None:
+        if out.exists():
+            for old in out.iterdir():
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        save(cfg, out / "config.yaml")
+        write_atomic(out / VOCAB, vocab.to_json())
+        if cfg.encoder == "subword":
+            shutil.copytree(cfg.tokenizer, out / TOKENIZER)
+        (out / "metrics.jsonl").write_text("", encoding="utf-8")
+    earlier_log = (out / "train.log").read_text(encoding="utf-8") if ckpt is not None and (out / "train.log").exists() else ""
+    log = file_logger(out / "train.log", "nlplab.lm")
+    if earlier_log:  # file_logger truncates; a resumed run keeps what came before
+        log.handlers[0].stream.write(earlier_log)
+    if ckpt is not None:  # records past the checkpoint are replayed by this run
+        kept = [r for r in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if json.loads(r)["step"] <= ckpt["step"]]
+        write_atomic(out / "metrics.jsonl", "".join(r + "\n" for r in kept))
+    tb = SummaryWriter(str(out / "tb"), purge_step=ckpt["step"] + 1 if ckpt else None)
+    log.info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    for name, c in corpora.items():
+        log.info("%s: %s, %d lines, %d tokens, %.2f%% <unk>", name, c.path, len(c.lengths), c.n_tokens, 100 * c.n_unk / c.n_tokens)
+
+    # ---- model, optimizer, schedule; on --resume their saved state, the data position and RNGs
+    seed_everything(cfg.seed)
+    model = BiLM(bilm_cfg).to(device)
+    optimizer = make_optimizer(cfg, model, device)
+    steps_per_epoch = len(train_b)
+    total = cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    scheduler = make_scheduler(cfg, optimizer, total)
+    autocast = autocast_for(device, cfg.precision)
+    n_params = sum(p.numel() for p in model.parameters())
+    step, epoch0, batch0, state, history, best, stale, last_ckpt = 0, 0, 0, None, [], None, 0, None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, (epoch0, batch0), history = ckpt["step"], ckpt["position"], ckpt["history"]
+        best, stale, last_ckpt = ckpt["best"], ckpt["stale"], ckpt["step"]
+        if ckpt["state"] is not None:
+            state = tuple([(h.to(device), c.to(device)) for h, c in d] for d in ckpt["state"])
+        set_rng_state(ckpt["rng"])
+        log.info("resumed at step %d (epoch %d, batch %d)", step, epoch0, batch0)
+    log.info("model: %.2fM parameters, vocabulary %d, %d steps (%d per epoch), device %s",
+             n_params / 1e6, len(vocab), total, steps_per_epoch, device)
+
+    def record(rec: dict) -> None:
+        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+        for k, v in rec.items():
+            if isinstance(v, float) and k not in ("epoch",):
+                tb.add_scalar(f"{rec['split']}/{k}", v, rec["step"])
+
+    def validate(epoch: float) -> bool:
+        """Valid perplexity; best weights to model.pt, plateau, early stopping. True: stop."""
+        nonlocal best, stale
+        r = evaluate(model, eval_b["valid"], autocast)
+        rec = {"split": "valid", "step": step, "epoch": round(epoch, 3), **r, "lr": optimizer.param_groups[0]["lr"]}
+        rec["best"] = best is None or r["mean_ppl"] < best["mean_ppl"]
+        history.append(rec)
+        record(rec)
+        log.info("valid step %d: forward ppl %.2f, backward ppl %.2f, mean %.2f%s", step, r["forward_ppl"],
+                 r["backward_ppl"], r["mean_ppl"], " (best)" if rec["best"] else "")
+        if cfg.scheduler == "plateau":
+            scheduler.step(r["mean_ppl"])
+        if rec["best"]:
+            best, stale = rec, 0
+            save_model(out, model, vocab, step)
+            return False
+        stale += 1
+        return bool(cfg.early_stopping) and stale >= cfg.early_stopping
+
+    def checkpoint(position) -> None:
+        nonlocal last_ckpt
+        carried = None if state is None else [[(h.cpu(), c.cpu()) for h, c in d] for d in state]
+        save_pt({"config": dataclasses.asdict(cfg), "vocab": vocab.fingerprint(), "step": step, "position": position,
+                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "state": carried, "history": history, "best": best, "stale": stale, "rng": rng_state()}, out / CHECKPOINT)
+        last_ckpt = step
+
+    def fail(what: str) -> NlplabError:
+        kept = f"the last good checkpoint ({out / CHECKPOINT}, step {last_ckpt}) is kept" if last_ckpt is not None \
+            else "no checkpoint was written yet"
+        log.info("stopped: %s", what)
+        tb.close()
+        close_logger(log)
+        return NlplabError(f"step {step + 1}: {what}; training stopped and {kept}; lower --lr, set --clip, or --resume")
+
+    # ---- training loop: one step = one window (stream) or one batch of sentences
+    model.train()
+    stop, stopped = False, "epochs"
+    window = {"nll_f": 0.0, "nll_b": 0.0, "tokens": 0, "t": time.perf_counter()}
+    step_times, data_times, step_tokens = [], [], []
+    position = (epoch0, batch0)  # the next batch to read: (epoch, index)
+    with Progress(total=total, counters=("tokens",), log=log, desc="lm train", enabled=progress) as prog:
+        prog.done = step
+        for epoch in range(epoch0, cfg.epochs):
+            first = batch0 if epoch == epoch0 else 0
+            if first == 0:
+                state = None  # a new pass starts from a zero state
+            for i in range(first, steps_per_epoch):
+                t_start = time.perf_counter()
+                b = train_b.batch(i, epoch)
+                t_data = time.perf_counter() - t_start
+                with autocast():
+                    nll_f, nll_b, state = model(b["fwd_in"], b["fwd_tgt"], b["bwd_in"], b["bwd_tgt"], state)
+                n_f = (b["fwd_tgt"] != data.IGNORE).sum().clamp(min=1)
+                n_b = (b["bwd_tgt"] != data.IGNORE).sum().clamp(min=1)
+                loss_f, loss_b = nll_f.sum() / n_f, nll_b.sum() / n_b
+                loss = (loss_f + loss_b) / 2
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf)
+                lf, lb, gn = torch.stack([loss_f.detach().float(), loss_b.detach().float(), norm.float()]).tolist()
+                if not all(map(math.isfinite, (lf, lb, gn))):  # before the update: the weights stay good
+                    raise fail(f"the loss is not finite (forward {lf}, backward {lb}, gradient norm {gn})")
+                optimizer.step()
+                if cfg.scheduler != "plateau":
+                    scheduler.step()
+                state = detach(state) if train_b.stateful else None
+                step += 1
+                position = (epoch, i + 1)
+                step_times.append(time.perf_counter() - t_start)
+                data_times.append(t_data)
+                step_tokens.append(b["tokens"])
+                window["nll_f"] += lf * b["tokens"]
+                window["nll_b"] += lb * b["tokens"]
+                window["tokens"] += b["tokens"]
+                prog.update(advance=1, tokens=b["tokens"])
+                if step % cfg.log_every == 0 or step == total:
+                    dt = time.perf_counter() - window["t"]
+                    f, bw = window["nll_f"] / window["tokens"], window["nll_b"] / window["tokens"]
+                    rec = {"split": "train", "step": step, "epoch": round(step / steps_per_epoch, 3),
+                           "loss": (f + bw) / 2, "forward_ppl": math.exp(f), "backward_ppl": math.exp(bw),
+                           "mean_ppl": math.exp((f + bw) / 2), "tokens_per_s": window["tokens"] / dt,
+                           "lr": optimizer.param_groups[0]["lr"]}
+                    record(rec)
+                    log.info("step %d: loss %.4f, ppl forward %.2f backward %.2f, lr %.2e, %s", step, rec["loss"],
+                             rec["forward_ppl"], rec["backward_ppl"], rec["lr"], prog.line())
+                    window = {"nll_f": 0.0, "nll_b": 0.0, "tokens": 0, "t": time.perf_counter()}
+                if cfg.eval_every and step % cfg.eval_every == 0 and "valid" in eval_b:
+                    stop = validate(step / steps_per_epoch)
+                if step % cfg.checkpoint_every == 0:
+                    checkpoint(position)
+                if stop or step >= total:
+                    break
+            if "valid" in eval_b and not (history and history[-1]["step"] == step):
+                stop = validate(step / steps_per_epoch) or stop
+            if stop or step >= total:
+                stopped = "early_stopping" if stop else "max_steps" if cfg.max_steps and step >= cfg.max_steps else "epochs"
+                break
+        rate = prog.rates()["tokens_per_s"]
+    checkpoint(position)  # also after the last evaluation, so a finished run resumes to a no-op
+
+    # ---- the best weights (the last ones without --valid) and the test set
+    if "valid" not in eval_b:
+        save_model(out, model, vocab, step)
+    else:
+        model.load_state_dict(load_pt(out / "model.pt")["model"])
+    summary = {"steps": step, "epochs": round(step / steps_per_epoch, 3), "stopped": stopped, "parameters": n_params,
+               "vocab_size": len(vocab), "train_tokens": corpora["train"].n_tokens, "device": str(device),
+               "tokens_per_s": rate, "seconds": time.perf_counter() - t0,
+               "tokens_per_s_median": statistics.median(t / s for t, s in zip(step_tokens, step_times)) if step_times else None,
+               "data_fraction": sum(data_times) / sum(step_times) if step_times else None,
+               "peak_gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+               "best": best, "valid": history[-1] if history else None}
+    if "test" in eval_b:
+        r = evaluate(model, eval_b["test"], autocast)
+        summary["test"] = r
+        record({"split": "test", "step": step, **r})
+        log.info("test: forward ppl %.2f, backward ppl %.2f, mean %.2f", r["forward_ppl"], r["backward_ppl"], r["mean_ppl"])
+    write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
+    log.info("done: %d steps (%s), %.0f tokens/s, %.0fs", step, stopped, rate, summary["seconds"])
+    tb.close()
+    close_logger(log)
+    return summary

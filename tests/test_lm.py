@@ -1,0 +1,390 @@
+"""`nlplab lm`: the biLM sees no token it predicts, perplexity is exp(mean NLL), the
+batching, exact resume, NaN stop, the run folder, eval/embed, and one-line errors."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import ROOT, run_cli
+
+from nlplab import NlplabError
+from nlplab.lm import data
+from nlplab.lm.config import PRESET_NAMES, LMConfig, preset
+from nlplab.lm.evaluate import evaluate
+from nlplab.lm.model import BiLM, BiLMConfig
+from nlplab.lm.train import make_scheduler, run
+from nlplab.lm.vocab import BOS_CHAR, BOW, EOW, Vocab, char_ids
+
+# PyTorch's CPU notice that LSTMP does not use oneDNN (nlplab.lm.model silences it outside pytest)
+pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # the machine is shared; small ops with several threads mostly wait for each other
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def ptb(shared, tmp_path_factory):
+    """Slices of PTB valid: 1000 lines to train on, 200 to validate, 60 for quick runs."""
+    lines = (shared / "ptb" / "valid.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    d = tmp_path_factory.mktemp("ptb")
+    for name, part in (("train", lines[:1000]), ("valid", lines[1000:1200]), ("small", lines[1200:1260]),
+                       ("small_valid", lines[1260:1290])):
+        (d / f"{name}.txt").write_text("".join(part), encoding="utf-8")
+    return d
+
+
+def tiny_cfg(ptb, out, **kw):
+    values = {**preset("tiny"), "train": str(ptb / "small.txt"), "valid": str(ptb / "small_valid.txt"), "output": str(out)}
+    return LMConfig(**{**values, **kw})
+
+
+def tiny_model(encoder="embedding", vocab_size=40, **kw):
+    cfg = BiLMConfig(vocab_size=vocab_size, encoder=encoder, proj_dim=8, hidden_dim=16, dropout=0.0,
+                     char_filters=[[1, 4], [2, 4], [3, 8]], max_chars=12, **kw)
+    torch.manual_seed(0)
+    return BiLM(cfg).eval()
+
+
+# ---- vocabulary and batching
+
+def test_word_vocab_is_frequency_ordered_with_specials():
+    v = Vocab.build({"b": 1, "a": 3, "c": 2, "<unk>": 5, "d": 1}, min_count=2)
+    assert v.itos == ["<pad>", "<unk>", "<s>", "</s>", "a", "c"]
+    assert (v.pad, v.unk, v.bos, v.eos) == (0, 1, 2, 3)
+    assert v.id("b") == v.unk and v.id("a") == 4
+    assert Vocab.build({"a": 3, "b": 2, "c": 1}, max_size=5).itos == ["<pad>", "<unk>", "<s>", "</s>", "a"]
+
+
+def test_char_ids_are_elmo_bytes_with_word_boundaries():
+    v = Vocab.build({"ab": 1})
+    ids = char_ids(["ab", "<s>", "<pad>", "한"], v, max_chars=6)
+    assert ids[0].tolist() == [BOW, ord("a") + 1, ord("b") + 1, EOW, 0, 0]
+    assert ids[1].tolist() == [BOW, BOS_CHAR, EOW, 0, 0, 0]
+    assert ids[2].tolist() == [0] * 6
+    assert ids[3].tolist() == [BOW, 0xED + 1, 0x95 + 1, 0x9C + 1, EOW, 0]  # UTF-8 bytes of 한
+
+
+def corpus_of(lines: list[str], char=False):
+    tokens = data.Tokens("mem", [], np.zeros(0, np.int64), np.zeros(0, np.int64))
+    types, ids = {}, []
+    for line in lines:
+        ids += [types.setdefault(t, len(types)) for t in line.split()]
+    tokens = data.Tokens("mem", list(types), np.array(ids), np.array([len(line.split()) for line in lines]))
+    vocab = Vocab.build(tokens.counts())
+    return data.Corpus(tokens, vocab, char, max_chars=12), vocab
+
+
+def test_stream_batches_predict_next_and_previous_token_of_one_stream():
+    corpus, vocab = corpus_of(["a b c d e f g", "h i j k l m n o p"])  # 18 ids with </s>
+    b = data.StreamBatches(corpus, batch_size=2, bptt=3, device="cpu")
+    inputs, _ = corpus.stream()
+    grid = inputs.view(2, 9)
+    assert len(b) == 3 and b.tokens == 2 * 8
+    fwd_in = torch.cat([b.batch(i)["fwd_in"] for i in range(3)], 1)
+    fwd_tgt = torch.cat([b.batch(i)["fwd_tgt"] for i in range(3)], 1)
+    bwd_in = torch.cat([b.batch(i)["bwd_in"] for i in range(3)], 1)
+    bwd_tgt = torch.cat([b.batch(i)["bwd_tgt"] for i in range(3)], 1)
+    assert torch.equal(fwd_in, grid[:, :-1]) and torch.equal(fwd_tgt, grid[:, 1:])
+    assert torch.equal(bwd_in, grid.flip(1)[:, :-1]) and torch.equal(bwd_tgt, grid.flip(1)[:, 1:])
+    assert [vocab.itos[i] for i in grid[0].tolist()] == ["a", "b", "c", "d", "e", "f", "g", "</s>", "h"]
+
+
+def test_sentence_batches_pad_reverse_within_length_and_cut_long_lines():
+    corpus, vocab = corpus_of(["a b", "c d e f g"])
+    b = data.SentenceBatches(corpus, batch_size=2, bptt=4, device="cpu")
+    words = lambda row: [vocab.itos[i] if i >= 0 else "_" for i in row]  # noqa: E731
+    x = b.batch(0)
+    assert [words(r) for r in x["fwd_in"].tolist()] == [["<s>", "a", "b", "</s>"], ["<s>", "c", "d", "e"]]
+    assert [words(r) for r in x["fwd_tgt"].tolist()] == [["a", "b", "</s>", "_"], ["c", "d", "e", "f"]]
+    assert [words(r) for r in x["bwd_tgt"].tolist()] == [["b", "a", "<s>", "_"], ["e", "d", "c", "<s>"]]
+    last = b.batch(1)  # the second piece of the long line: f g </s>, overlapping by one token
+    assert words(last["fwd_in"][0].tolist()) == ["f", "g"] and words(last["fwd_tgt"][0].tolist()) == ["g", "</s>"]
+    assert words(last["bwd_tgt"][0].tolist()) == ["g", "f"]
+    assert b.tokens == 3 + 6  # every token predicted once per direction
+
+
+# ---- the model
+
+@pytest.mark.parametrize("encoder", ["embedding", "char"])
+def test_no_direction_sees_the_token_it_predicts(encoder):
+    """Changing x[t] changes neither the forward prediction of x[t] (from position t-1)
+    nor the backward one (from t+1), while later forward predictions do change."""
+    model = tiny_model(encoder)
+    T, t = 9, 4
+    if encoder == "char":
+        x = torch.randint(1, 257, (2, T, 12))
+        x[:, :, 0] = BOW
+        y = x.clone()
+        y[0, t, 1:4] = torch.tensor([ord("q"), ord("z"), ord("x")])
+    else:
+        x = torch.randint(4, 40, (2, T))
+        y = x.clone()
+        y[0, t] = 4 if x[0, t] != 4 else 5
+    lengths = torch.tensor([7, T])  # row 0 is padded: the backward LM must reverse within the length
+    with torch.no_grad():
+        out_x, out_y = model.contextual(x, lengths), model.contextual(y, lengths)
+        fx, bx = model.log_probs(out_x[1][-1][0]), model.log_probs(out_x[2][-1][0])  # (T, V)
+        fy, by = model.log_probs(out_y[1][-1][0]), model.log_probs(out_y[2][-1][0])
+    assert torch.allclose(fx[t - 1], fy[t - 1], atol=1e-6)  # forward prediction of x[t]
+    assert torch.allclose(bx[t + 1], by[t + 1], atol=1e-6)  # backward prediction of x[t]
+    assert torch.allclose(fx[:t], fy[:t], atol=1e-6) and torch.allclose(bx[t + 1:7], by[t + 1:7], atol=1e-6)
+    assert (fx[t] - fy[t]).abs().max() > 1e-4 and (bx[t - 1] - by[t - 1]).abs().max() > 1e-4
+
+
+def test_perplexity_is_exp_mean_nll_for_both_directions_of_one_stream():
+    corpus, vocab = corpus_of(["a b c a b d e", "f a b c", "c b a e d f b a"])
+    model = tiny_model(vocab_size=len(vocab))
+    inputs, targets = corpus.stream()
+    with torch.no_grad():  # by hand: the whole stream in one piece, no windows
+        hf, _ = model.forward_lm(model.encoder(inputs[None]))
+        hb, _ = model.backward_lm(model.encoder(inputs.flip(0)[None]))
+        nll_f = -model.log_probs(hf[-1][0, :-1]).gather(1, targets[1:, None]).mean()
+        nll_b = -model.log_probs(hb[-1][0, :-1]).gather(1, targets.flip(0)[1:, None]).mean()
+    r = evaluate(model, data.StreamBatches(corpus, batch_size=1, bptt=4, device="cpu"))  # 5 windows, state carried
+    assert r["tokens"] == r["backward_tokens"] == len(inputs) - 1
+    assert r["forward_ppl"] == pytest.approx(math.exp(nll_f), rel=1e-5)
+    assert r["backward_ppl"] == pytest.approx(math.exp(nll_b), rel=1e-5)
+    assert r["mean_ppl"] == pytest.approx(math.exp((nll_f + nll_b) / 2), rel=1e-5)
+    assert r["forward_ppl"] != pytest.approx(r["backward_ppl"], rel=1e-3)
+
+
+def test_tied_softmax_is_the_embedding_parameter():
+    model = tiny_model(tie=True)
+    assert model.softmax.weight is model.encoder.weight
+    untied = tiny_model()
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(untied) - n(model) == 40 * 8
+
+
+def test_adaptive_softmax_nll_agrees_with_its_log_probs():
+    model = tiny_model(softmax="adaptive", cutoffs=[10, 20])
+    h = torch.randn(2, 5, 8)
+    tgt = torch.randint(0, 40, (2, 5))
+    tgt[1, 4] = data.IGNORE
+    with torch.no_grad():
+        nll = model.nll(h, tgt)
+        lp = model.log_probs(h)
+    keep = tgt != data.IGNORE
+    assert torch.allclose(nll[keep], -lp[keep].gather(1, tgt[keep][:, None])[:, 0], atol=1e-5)
+    assert nll[1, 4] == 0
+
+
+def test_warmup_schedules_and_presets():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    cfg = LMConfig(train="x", output="y", scheduler="warmup-linear", warmup_steps=4, lr=1.0, min_lr=0.1)
+    sched, lrs = make_scheduler(cfg, opt, total=14), []
+    for _ in range(14):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0]) and lrs[-1] == pytest.approx(0.1 + 0.9 * 0.1)
+    for name in PRESET_NAMES:
+        LMConfig(**{**preset(name), "train": "x", "output": "y"})
+    assert preset("elmo-original")["hidden_dim"] == 4096 and preset("elmo-original")["highway"] == 2
+
+
+# ---- training runs
+
+def test_resume_is_bit_exact(ptb, tmp_path, monkeypatch):
+    for mode in ("stream", "sentence"):
+        kw = {"dropout": 0.2, "epochs": 2, "checkpoint_every": 8, "mode": mode, "batch_size": 4}
+        whole = run(tiny_cfg(ptb, tmp_path / f"whole-{mode}", **kw), progress=False)
+        calls, real = [0], torch.nn.utils.clip_grad_norm_
+
+        def interrupt(*a, **k):
+            calls[0] += 1
+            if calls[0] == whole["steps"] // 2 + 3:  # past an epoch end and a checkpoint
+                raise KeyboardInterrupt
+            return real(*a, **k)
+
+        monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            run(tiny_cfg(ptb, tmp_path / f"cut-{mode}", **kw), progress=False)
+        monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real)
+        cut = torch.load(tmp_path / f"cut-{mode}" / "checkpoint.pt", weights_only=True)
+        assert 0 < cut["step"] < whole["steps"]
+        resumed = run(tiny_cfg(ptb, tmp_path / f"cut-{mode}", resume=True, **kw), progress=False)
+        a = torch.load(tmp_path / f"whole-{mode}" / "checkpoint.pt", weights_only=True)
+        b = torch.load(tmp_path / f"cut-{mode}" / "checkpoint.pt", weights_only=True)
+        assert a["step"] == b["step"] == whole["steps"]
+        assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+        assert resumed["valid"]["mean_ppl"] == whole["valid"]["mean_ppl"]
+        log = (tmp_path / f"cut-{mode}" / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(r)["step"] for r in log] == [json.loads(r)["step"] for r in
+                                                        (tmp_path / f"whole-{mode}" / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_with_another_config_is_refused(ptb, tmp_path):
+    run(tiny_cfg(ptb, tmp_path / "r", max_steps=3), progress=False)
+    with pytest.raises(NlplabError, match=r"differs from the run's in lr \(0\.01 -> 0\.02\), max_steps \(3 -> 4\)"):
+        run(tiny_cfg(ptb, tmp_path / "r", max_steps=4, lr=0.02, resume=True), progress=False)
+    # same options, but the training file now has other words: another vocabulary
+    train = tmp_path / "train.txt"
+    shutil.copy(ptb / "small.txt", train)
+    run(tiny_cfg(ptb, tmp_path / "r2", max_steps=3, train=str(train)), progress=False)
+    train.write_text(train.read_text() + "brand new words\n")
+    with pytest.raises(NlplabError, match="does not match the checkpoint"):
+        run(tiny_cfg(ptb, tmp_path / "r2", max_steps=3, train=str(train), resume=True), progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(ptb, tmp_path, monkeypatch):
+    real, calls = BiLM.forward, [0]
+
+    def poisoned(self, *a, **k):
+        nll_f, nll_b, state = real(self, *a, **k)
+        if self.training:
+            calls[0] += 1
+            if calls[0] == 11:
+                nll_f = nll_f * float("nan")
+        return nll_f, nll_b, state
+
+    monkeypatch.setattr(BiLM, "forward", poisoned)
+    with pytest.raises(NlplabError, match=r"step 11: the loss is not finite .* checkpoint .* step 8\) is kept"):
+        run(tiny_cfg(ptb, tmp_path / "nan", checkpoint_every=4), progress=False)
+    ckpt = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 8 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+@pytest.fixture(scope="module")
+def word_run(ptb, tmp_path_factory):
+    """One CLI run: 2 epochs of the tiny preset over 1000 PTB lines, a test file, a --config file."""
+    out = tmp_path_factory.mktemp("runs") / "word"
+    conf = tmp_path_factory.mktemp("conf") / "lm.yaml"
+    conf.write_text("bptt: 16\nlr: 0.5\n")  # lr is overridden by the flag below
+    code = run_cli("lm", "train", ptb / "train.txt", "--valid", ptb / "valid.txt", "--test", ptb / "small.txt", "-o", out,
+                   "--preset", "tiny", "--config", conf, "--epochs", 2, "--batch-size", 16, "--lr", "0.01", "--no-progress")
+    assert code == 0
+    return out
+
+
+def test_tiny_run_beats_the_uniform_baseline_and_fills_the_run_folder(word_run):
+    for name in ("config.yaml", "vocab.json", "checkpoint.pt", "model.pt", "metrics.json", "metrics.jsonl", "train.log"):
+        assert (word_run / name).is_file(), name
+    assert any((word_run / "tb").iterdir())
+    cfg = yaml.safe_load((word_run / "config.yaml").read_text())
+    assert (cfg["preset"], cfg["bptt"], cfg["lr"], cfg["hidden_dim"]) == ("tiny", 16, 0.01, 32)  # preset < config < flags
+    m = json.loads((word_run / "metrics.json").read_text())
+    V = m["vocab_size"]
+    assert V > 3000 and m["epochs"] == 2 and m["stopped"] == "epochs"
+    assert m["best"]["forward_ppl"] < V / 8 and m["best"]["backward_ppl"] < V / 8  # uniform guessing: ppl = V
+    assert m["test"]["forward_ppl"] < V / 8
+    records = [json.loads(r) for r in (word_run / "metrics.jsonl").read_text().splitlines()]
+    assert {r["split"] for r in records} == {"train", "valid", "test"}
+    assert all({"loss", "forward_ppl", "tokens_per_s", "lr"} <= set(r) for r in records if r["split"] == "train")
+
+
+def test_eval_json_matches_the_training_runs_numbers(word_run, ptb, capsys):
+    code, out, _ = run_cli("lm", "eval", word_run, "--data", ptb / "small.txt", "--json", capsys=capsys)
+    assert code == 0
+    r = json.loads(out)
+    assert {"forward_ppl", "backward_ppl", "mean_ppl"} <= set(r)
+    test = json.loads((word_run / "metrics.json").read_text())["test"]
+    assert r["forward_ppl"] == pytest.approx(test["forward_ppl"], rel=1e-6)
+    assert r["mean_ppl"] == pytest.approx(math.sqrt(r["forward_ppl"] * r["backward_ppl"]), rel=1e-9)
+    code, out, _ = run_cli("lm", "eval", word_run, "--data", ptb / "small.txt", capsys=capsys)
+    assert code == 0 and "forward ppl" in out and "backward ppl" in out and "mean ppl" in out
+
+
+def test_embed_layers_mix_and_alignment(word_run, tmp_path, capsys):
+    bilm = BiLM.from_run(word_run, device="cpu")
+    sents = ["the company said", "N years ago <unk> rose"]
+    out = bilm.embed(sents)
+    assert [o["tokens"] for o in out] == [s.split() for s in sents]
+    assert out[0]["layers"].shape == (3, 3, 2 * 16) and out[1]["mix"].shape == (5, 32)
+    assert torch.equal(out[0]["layers"][0, :, :16], out[0]["layers"][0, :, 16:])  # layer 0 duplicated
+    assert bilm.scalar_mix.normalized().sum().item() == pytest.approx(1.0)
+    assert torch.allclose(out[0]["mix"], out[0]["layers"].mean(0), atol=1e-6)  # w = 0, gamma = 1: the mean
+    alone = bilm.embed([sents[0]])[0]["layers"]  # no dependence on the batch it was in
+    assert torch.allclose(alone, out[0]["layers"], atol=1e-5)
+    (tmp_path / "in.txt").write_text("\n".join(sents) + "\n")
+    assert run_cli("lm", "embed", word_run, tmp_path / "in.txt", "-o", tmp_path / "e.npy") == 0
+    arr, meta = np.load(tmp_path / "e.npy"), json.loads((tmp_path / "e.json").read_text())
+    assert arr.shape == (8, 3, 32) and meta["tokens"] == [s.split() for s in sents] and meta["offsets"] == [0, 3]
+    assert np.allclose(arr[3:], out[1]["layers"].permute(1, 0, 2).numpy(), atol=1e-5)
+
+
+def test_char_encoder_run_embeds_unseen_words(ptb, tmp_path):
+    out = tmp_path / "char"
+    assert run_cli("lm", "train", ptb / "small.txt", "-o", out, "--preset", "tiny", "--encoder", "char",
+                   "--char-filters", "1:8,2:8,3:16", "--max-steps", 6, "--no-progress") == 0
+    assert run_cli("lm", "embed", out, ptb / "small_valid.txt", "-o", tmp_path / "e.pt") == 0
+    saved = torch.load(tmp_path / "e.pt", weights_only=True)
+    lines = (ptb / "small_valid.txt").read_text().splitlines()
+    assert saved["tokens"] == [line.split() for line in lines] and saved["layer_names"] == ["token", "lstm1", "lstm2"]
+    assert [t.shape for t in saved["layers"][:2]] == [(3, len(lines[0].split()), 32), (3, len(lines[1].split()), 32)]
+    assert saved["scalar_mix_weights"].sum().item() == pytest.approx(1.0)
+    bilm = BiLM.from_run(out, device="cpu")
+    a, b = bilm.embed([["zyzzyva", "qwxj"]])[0]["layers"][0]  # unseen words: different spellings, different vectors
+    assert not torch.allclose(a, b)
+
+
+def test_subword_and_mecab_tokenization(tmp_path):
+    from nlplab.subword import SubwordConfig, SubwordTokenizer
+    from nlplab.subword import train as train_subword
+
+    ko = ROOT / "corpora" / "ko_sample.txt"
+    train_subword(SubwordConfig(corpus=[str(ko)], output=str(tmp_path / "sp"), lang="ko", model="unigram",
+                                vocab_size=1000), progress=False)
+    out = tmp_path / "sub"
+    assert run_cli("lm", "train", ko, "-o", out, "--preset", "tiny", "--encoder", "subword", "--tokenizer",
+                   tmp_path / "sp", "--tie", "--max-steps", 4, "--no-progress") == 0
+    assert (out / "tokenizer" / "tokenizer.json").is_file()
+    assert json.loads((out / "metrics.json").read_text())["vocab_size"] == SubwordTokenizer(tmp_path / "sp").vocab_size
+    bilm = BiLM.from_run(out, device="cpu")
+    assert bilm.embed(["재밌어요"])[0]["tokens"] == bilm.tokenizer.subword.pieces("재밌어요")
+    out = tmp_path / "mecab"
+    assert run_cli("lm", "train", ko, "-o", out, "--preset", "tiny", "--pretokenize", "mecab", "--max-steps", 2,
+                   "--no-progress") == 0
+    tokens = json.loads((out / "vocab.json").read_text())["tokens"]
+    assert {"아버지", "가"} <= set(tokens) or {"재밌", "어요"} <= set(tokens)
+
+
+# ---- bad input: one line, exit 2
+
+def error_of(capsys, *args):
+    code, _, err = run_cli(*args, capsys=capsys)
+    assert code == 2
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_bad_corpora_and_sizes(tmp_path, ptb, capsys):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("  \n\t\n")
+    (tmp_path / "urls.txt").write_text("http://a.example.com\nwww.b.example.org\n")
+    (tmp_path / "few.txt").write_text("a b c\nd e\n")
+    train = ("lm", "train", "--preset", "tiny", "--no-progress")
+    assert "empty corpus" in error_of(capsys, *train, tmp_path / "empty.txt", "-o", tmp_path / "r1")
+    assert "no tokens left" in error_of(capsys, *train, tmp_path / "blank.txt", "-o", tmp_path / "r2")
+    assert "no tokens left" in error_of(capsys, *train, tmp_path / "urls.txt", "--clean", "url,whitespace", "-o", tmp_path / "r3")
+    err = error_of(capsys, *train, tmp_path / "few.txt", "--bptt", 50, "-o", tmp_path / "r4")
+    assert "7 tokens make 4 streams of 1" in err and "--bptt 50" in err
+    err = error_of(capsys, *train, tmp_path / "few.txt", "--mode", "sentence", "--batch-size", 8, "-o", tmp_path / "r5")
+    assert "2 sentences, fewer than --batch-size 8" in err
+    err = error_of(capsys, *train, ptb / "small.txt", "--valid", tmp_path / "few.txt", "-o", tmp_path / "r6")
+    assert "few.txt" in err and "--eval-batch-size" in err
+    assert not (tmp_path / "r6").exists()  # nothing written before the inputs are checked
+    assert "--tie needs an embedding table" in error_of(capsys, *train, ptb / "small.txt", "--encoder", "char", "--tie",
+                                                        "-o", tmp_path / "r7")
+
+
+def test_run_folder_mismatches(word_run, ptb, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(word_run, broken)
+    v = json.loads((broken / "vocab.json").read_text())
+    v["tokens"][5], v["tokens"][6] = v["tokens"][6], v["tokens"][5]
+    (broken / "vocab.json").write_text(json.dumps(v))
+    assert "does not match the checkpoint" in error_of(capsys, "lm", "eval", broken, "--data", ptb / "small.txt")
+    assert "does not match the checkpoint" in error_of(capsys, "lm", "embed", broken, ptb / "small.txt", "-o", tmp_path / "e.pt")
+    assert "already exists" in error_of(capsys, "lm", "train", ptb / "small.txt", "-o", word_run, "--preset", "tiny")
+    assert "not a run folder" in error_of(capsys, "lm", "eval", tmp_path, "--data", ptb / "small.txt")
