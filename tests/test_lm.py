@@ -255,6 +255,17 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(ptb, tmp_path, monkey
     assert ckpt["step"] == 8 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
 
 
+def test_plateau_halves_the_lr_and_early_stopping_keeps_the_best_weights(ptb, tmp_path):
+    s = run(tiny_cfg(ptb, tmp_path / "es", epochs=5, eval_every=5, early_stopping=2, scheduler="plateau", lr=0.05,
+                     lr_gamma=0.5), progress=False)
+    valid = [json.loads(r) for r in (tmp_path / "es" / "metrics.jsonl").read_text().splitlines()]
+    valid = [(r["step"], r["lr"], r["best"]) for r in valid if r["split"] == "valid"]
+    # valid ppl improves up to step 15, then gets worse twice: lr cut after the first, stop after the second
+    assert valid == [(5, 0.05, True), (10, 0.05, True), (15, 0.05, True), (20, 0.05, False), (25, 0.025, False)]
+    assert (s["stopped"], s["steps"], s["best"]["step"]) == ("early_stopping", 25, 15)
+    assert torch.load(tmp_path / "es" / "model.pt", weights_only=True)["step"] == 15
+
+
 @pytest.fixture(scope="module")
 def word_run(ptb, tmp_path_factory):
     """One CLI run: 2 epochs of the tiny preset over 1000 PTB lines, a test file, a --config file."""
@@ -342,6 +353,13 @@ def test_subword_and_mecab_tokenization(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["vocab_size"] == SubwordTokenizer(tmp_path / "sp").vocab_size
     bilm = BiLM.from_run(out, device="cpu")
     assert bilm.embed(["재밌어요"])[0]["tokens"] == bilm.tokenizer.subword.pieces("재밌어요")
+    # another subword folder in place of the run's own: refused
+    train_subword(SubwordConfig(corpus=[str(ko)], output=str(tmp_path / "sp2"), lang="ko", model="unigram",
+                                vocab_size=1100), progress=False)
+    shutil.rmtree(out / "tokenizer")
+    shutil.copytree(tmp_path / "sp2", out / "tokenizer")
+    with pytest.raises(NlplabError, match=r"tokenizer: the vocabulary .* does not match the checkpoint"):
+        BiLM.from_run(out, device="cpu")
     out = tmp_path / "mecab"
     assert run_cli("lm", "train", ko, "-o", out, "--preset", "tiny", "--pretokenize", "mecab", "--max-steps", 2,
                    "--no-progress") == 0
@@ -374,6 +392,8 @@ def test_bad_corpora_and_sizes(tmp_path, ptb, capsys):
     err = error_of(capsys, *train, ptb / "small.txt", "--valid", tmp_path / "few.txt", "-o", tmp_path / "r6")
     assert "few.txt" in err and "--eval-batch-size" in err
     assert not (tmp_path / "r6").exists()  # nothing written before the inputs are checked
+    assert "bf16 needs a GPU" in error_of(capsys, *train, ptb / "small.txt", "--precision", "bf16", "--device", "cpu",
+                                          "-o", tmp_path / "r8")
     assert "--tie needs an embedding table" in error_of(capsys, *train, ptb / "small.txt", "--encoder", "char", "--tie",
                                                         "-o", tmp_path / "r7")
 
