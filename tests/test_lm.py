@@ -224,10 +224,15 @@ def test_resume_is_bit_exact(ptb, tmp_path, monkeypatch):
                                                         (tmp_path / f"whole-{mode}" / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_resume_with_another_config_is_refused(ptb, tmp_path):
+def test_resume_with_another_config_is_refused(ptb, tmp_path, capsys):
     run(tiny_cfg(ptb, tmp_path / "r", max_steps=3), progress=False)
     with pytest.raises(NlplabError, match=r"differs from the run's in lr \(0\.01 -> 0\.02\), max_steps \(3 -> 4\)"):
         run(tiny_cfg(ptb, tmp_path / "r", max_steps=4, lr=0.02, resume=True), progress=False)
+    # from the command line: the run's config.yaml is the base, so -o RUN --resume is enough
+    code, _, err = run_cli("lm", "train", "-o", tmp_path / "r", "--resume", "--lr", "0.5", capsys=capsys)
+    assert code == 2 and "differs from the run's in lr (0.01 -> 0.5);" in err
+    assert run_cli("lm", "train", "-o", tmp_path / "r", "--resume", "--no-progress") == 0  # finished: nothing left to do
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["steps"] == 3
     # same options, but the training file now has other words: another vocabulary
     train = tmp_path / "train.txt"
     shutil.copy(ptb / "small.txt", train)
@@ -264,6 +269,9 @@ def test_plateau_halves_the_lr_and_early_stopping_keeps_the_best_weights(ptb, tm
     assert valid == [(5, 0.05, True), (10, 0.05, True), (15, 0.05, True), (20, 0.05, False), (25, 0.025, False)]
     assert (s["stopped"], s["steps"], s["best"]["step"]) == ("early_stopping", 25, 15)
     assert torch.load(tmp_path / "es" / "model.pt", weights_only=True)["step"] == 15
+    again = run(tiny_cfg(ptb, tmp_path / "es", epochs=5, eval_every=5, early_stopping=2, scheduler="plateau", lr=0.05,
+                         lr_gamma=0.5, resume=True), progress=False)
+    assert (again["stopped"], again["steps"]) == ("early_stopping", 25)  # resuming a stopped run trains no further
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from nlplab import NlplabError, config
 
@@ -44,7 +45,13 @@ def cmd_lm_train(args) -> int:
 
     # the preset sits under the --config file and the flags
     name = getattr(args, "preset", None) or (config.load_yaml(args.config, LMConfig).get("preset") if args.config else None)
-    cfg = config.resolve(LMConfig, args, args.config, preset(name))
+    base = preset(name)
+    run_config = Path(getattr(args, "output", "") or "") / "config.yaml"
+    if getattr(args, "resume", False) and run_config.is_file():
+        # the run's own options come next: `nlplab lm train -o RUN --resume` is enough, and
+        # any option given that differs from them is refused by run()
+        base.update(config.load_yaml(str(run_config), LMConfig))
+    cfg = config.resolve(LMConfig, args, args.config, base)
     s = run(cfg, progress=args.progress)
     shown = ""
     for split in ("valid", "test"):

@@ -19,8 +19,9 @@ PRESETS = Path(__file__).resolve().parent.parent / "configs" / "lm.yaml"
 PRESET_NAMES = ("tiny", "small", "elmo-small", "elmo-original")
 ELMO_FILTERS = "1:32,2:32,3:64,4:128,5:256,6:512,7:1024"  # bilm-tf options.json, 2048 filters in all
 SCHEDULERS = ("constant", "step", "cosine", "cosine-restarts", "warmup-linear", "warmup-cosine", "plateau")
-# Keys that may change between an interrupted run and its --resume: they do not touch the weights.
-RESUME_FREE = ("resume", "force")
+# Keys that may differ between an interrupted run and its --resume: they do not touch the
+# weights (output: the same folder may be written another way, runs/x/ or ./runs/x).
+RESUME_FREE = ("resume", "force", "output")
 
 
 @dataclass

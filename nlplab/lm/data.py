@@ -16,6 +16,7 @@ LM reads each line reversed within its own length, so padding stays at the end.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,7 @@ def read(path: str, tokenizer, column: str | None = None, chunk: int = 2000) -> 
     """Tokenize every line of a txt file (or the --column of a tsv/csv/jsonl file)."""
     layout = io.inspect(path, None, column)
     types: dict[str, int] = {}
-    ids: list[int] = []
+    ids = array("q")  # 8 bytes a token, where a list of ints takes ~36
     lengths: list[int] = []
     batch: list[str] = []
 
@@ -65,7 +66,7 @@ def read(path: str, tokenizer, column: str | None = None, chunk: int = 2000) -> 
     if not ids:
         raise NlplabError(f"{path}: no tokens left after cleaning and tokenizing ({len(lengths):,} lines); "
                           "check the file, --column, --clean and --pretokenize")
-    return Tokens(path, list(types), np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
+    return Tokens(path, list(types), np.frombuffer(ids, dtype=np.int64).copy(), np.asarray(lengths, dtype=np.int64))
 
 
 class Corpus:

@@ -227,13 +227,15 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
 
     # ---- training loop: one step = one window (stream) or one batch of sentences
     model.train()
-    stop, stopped = False, "epochs"
+    stop = bool(cfg.early_stopping) and stale >= cfg.early_stopping  # an early-stopped run stays stopped on --resume
     window = {"nll_f": 0.0, "nll_b": 0.0, "tokens": 0, "t": time.perf_counter()}
     step_times, data_times, step_tokens = [], [], []
     position = (epoch0, batch0)  # the next batch to read: (epoch, index)
     with Progress(total=total, counters=("tokens",), log=log, desc="lm train", enabled=progress) as prog:
         prog.done = step
         for epoch in range(epoch0, cfg.epochs):
+            if stop or step >= total:  # a finished run, resumed: nothing left to do
+                break
             first = batch0 if epoch == epoch0 else 0
             if first == 0:
                 state = None  # a new pass starts from a zero state
@@ -286,9 +288,9 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
             if "valid" in eval_b and not (history and history[-1]["step"] == step):
                 stop = validate(step / steps_per_epoch) or stop
             if stop or step >= total:
-                stopped = "early_stopping" if stop else "max_steps" if cfg.max_steps and step >= cfg.max_steps else "epochs"
                 break
         rate = prog.rates()["tokens_per_s"]
+    stopped = "early_stopping" if stop else "max_steps" if cfg.max_steps and step >= cfg.max_steps else "epochs"
     checkpoint(position)  # also after the last evaluation, so a finished run resumes to a no-op
 
     # ---- the best weights (the last ones without --valid) and the test set
