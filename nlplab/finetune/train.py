@@ -10,6 +10,11 @@ the tokenizer, config.yaml, labels.json, metrics.json, train.log, dev_prediction
 the harness files <ENTRY>.dev.tsv (and <ENTRY>.test.tsv with --predict-test; an MNLI run
 also predicts AX), TensorBoard events in tb/, and while it runs checkpoint/last.pt: what
 `--resume` needs to go on exactly where the last evaluation (or --save-every) left it.
+
+Several processes (`--nproc N`, or `torchrun --nproc_per_node N -m nlplab finetune ...`):
+each takes its share of every global batch of --batch-size x N examples (x --grad-accum
+per step), DDP averages the gradients, the dev sets are scored in shares and put back in
+order, and only rank 0 writes. nlplab/dist.py has the details.
 """
 
 from __future__ import annotations
@@ -26,13 +31,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from nlplab import NlplabError
+from nlplab import NlplabError, dist
 from nlplab.config import save, write_atomic
 from nlplab.finetune import data
 from nlplab.finetune.config import SIZES, FinetuneConfig, resolve_model
 from nlplab.glue import metrics
 from nlplab.glue.submission import pred_path, write_predictions
-from nlplab.progress import Progress, close_logger, file_logger
+from nlplab.progress import Progress, close_logger, file_logger, null_logger
 
 
 def seed_everything(seed: int) -> None:
@@ -45,12 +50,13 @@ def build_model(cfg: FinetuneConfig, pretrained: str | None, tokenizer, num_labe
     from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
     problem = "regression" if num_labels == 1 else "single_label_classification"
+    drop = {} if cfg.dropout is None else {"hidden_dropout_prob": cfg.dropout, "attention_probs_dropout_prob": cfg.dropout}
     if pretrained is None:  # scratch: a BERT of --size over the subword vocabulary
         s = SIZES[cfg.size]
         conf = BertConfig(vocab_size=len(tokenizer), intermediate_size=4 * s["hidden_size"],
                           max_position_embeddings=max(512, cfg.max_length), pad_token_id=tokenizer.pad_token_id,
                           num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-                          problem_type=problem, **s)
+                          problem_type=problem, **s, **drop)
         return BertForSequenceClassification(conf)
     # a new classifier head on a pretrained encoder: transformers' "newly initialized" report is
     # expected here, so it is silenced (train.log says which model was loaded)
@@ -61,7 +67,7 @@ def build_model(cfg: FinetuneConfig, pretrained: str | None, tokenizer, num_labe
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             pretrained, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-            problem_type=problem, ignore_mismatched_sizes=True)
+            problem_type=problem, ignore_mismatched_sizes=True, **drop)
     finally:
         hf_logging.set_verbosity(level)
 
@@ -79,18 +85,40 @@ def lr_lambda(kind: str, warmup: int, total: int):
 
 
 @torch.no_grad()
-def predict(model, enc: data.Encoded, batch_size: int, pad_id: int, device, autocast) -> np.ndarray:
-    """Logits (N, C) or scores (N,) in the split's order."""
+def predict(model, enc: data.Encoded, batch_size: int, pad_id: int, device, autocast, d=dist.Dist()) -> np.ndarray:
+    """Logits (N, C) or scores (N,) in the split's order. With several processes each rank
+    scores every world-th batch (the very batches one process would) and the (example index,
+    logits) pairs of all ranks are put back in order (see merge)."""
     model.eval()
     out = []
-    for batch in data.loader(enc, batch_size, pad_id, shuffle=False):
+    batches = data.loader(enc, batch_size, pad_id, shuffle=False, rank=d.rank, world=d.world)
+    for batch in batches:
         batch.pop("labels", None)
         with autocast():
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         out.append(logits.float().cpu())
     model.train()
-    logits = torch.cat(out).numpy()
+    logits = torch.cat(out).numpy() if out else np.zeros((0, model.config.num_labels), np.float32)
+    if d.enabled:
+        index = [i for b in batches.batch_sampler for i in b]
+        logits = merge(dist.all_gather_object((index, logits)), len(enc))
     return logits[:, 0] if logits.shape[1] == 1 else logits
+
+
+def merge(parts: list[tuple[list[int], np.ndarray]], n: int) -> np.ndarray:
+    """Rows of all ranks, (example indices, rows) each, back in example order. An index
+    seen twice (the repeats a padding sampler such as DistributedSampler adds so that every
+    rank gets as many) counts once, so metrics count every example exactly once."""
+    full, seen = None, np.zeros(n, dtype=bool)
+    for index, rows in parts:
+        if full is None:
+            full = np.zeros((n, *rows.shape[1:]), dtype=rows.dtype)
+        for i, row in zip(index, rows):
+            if not seen[i]:
+                full[i], seen[i] = row, True
+    if not seen.all():
+        raise RuntimeError(f"distributed evaluation lost {int((~seen).sum())} of {n} examples")
+    return full
 
 
 def values(t, logits: np.ndarray) -> list:
@@ -156,8 +184,15 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
 
     hf_logging.disable_progress_bar()  # "Loading weights"/"Writing model shards" bars would mix with ours
     t0 = time.perf_counter()
+    d = dist.init()  # one process: nothing happens
     out = Path(cfg.output)
     ckpt = check_run_folder(cfg, out, resume)
+    # per-device batch: the global batch of the checkpoint is kept on any number of processes
+    global_batch = ckpt["position"].get("global_batch", cfg.batch_size) if ckpt else cfg.batch_size * d.world
+    if global_batch % d.world:
+        raise NlplabError(f"{out}: the run's global batch of {global_batch} does not split over {d.world} processes; "
+                          f"resume with a number of processes that divides {global_batch}")
+    batch_size = global_batch // d.world
     if (cfg.bf16 or cfg.fp16) and not torch.cuda.is_available():
         raise NlplabError("--bf16/--fp16 need a GPU; none is visible (drop the flag to train in float32)")
     src, t = data.source_and_task(cfg)
@@ -178,28 +213,33 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         raise NlplabError(f"{tok_path}: the tokenizer has no pad token")
 
     # ---- run folder, config, log: a fresh run keeps only the token cache of a reused folder,
-    # so no stale predictions from an earlier run (say, a test file) end up in a submission
-    out.mkdir(parents=True, exist_ok=True)
-    if ckpt is None:
-        for old in out.iterdir():
-            if old.name != "cache":
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
-        save(cfg, out / "config.yaml")
-    log = file_logger(out / "train.log", "nlplab.finetune")
+    # so no stale predictions from an earlier run (say, a test file) end up in a submission.
+    # Only rank 0 writes, once every rank has checked the folder as it was.
+    dist.barrier()
+    if d.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        if ckpt is None:
+            for old in out.iterdir():
+                if old.name != "cache":
+                    shutil.rmtree(old) if old.is_dir() else old.unlink()
+            save(cfg, out / "config.yaml")
+    log = file_logger(out / "train.log", "nlplab.finetune") if d.is_main else null_logger()
     log.info("%s: %s", "resume" if ckpt else "config", json.dumps(dataclasses.asdict(cfg)))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = dist.device(d)
     dtype = torch.bfloat16 if cfg.bf16 else torch.float16 if cfg.fp16 else None
     def autocast():
         return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
     # ---- data: tokenize once (cached), labels as class ids
     labels = {"task": t.name, "regression": t.regression, "labels": list(t.labels), "label_names": list(t.label_names)}
-    write_atomic(out / "labels.json", json.dumps(labels, indent=1, ensure_ascii=False) + "\n")
-    enc = {name: data.encode(s, t, tokenizer, cfg.max_length, out / "cache") for name, s in raw.items()}
+    if d.is_main:
+        write_atomic(out / "labels.json", json.dumps(labels, indent=1, ensure_ascii=False) + "\n")
+    with dist.main_first():  # rank 0 tokenizes and caches, the others read its cache
+        enc = {name: data.encode(s, t, tokenizer, cfg.max_length, out / "cache") for name, s in raw.items()}
     for name, e in enc.items():
         log.info("%s: %d examples from %s, mean %.1f tokens", name, len(e), raw[name].source, np.mean(e.lengths()))
     pad_id = tokenizer.pad_token_id
-    train_loader = data.loader(enc["train"], cfg.batch_size, pad_id, cfg.seed, device=device)
+    train_loader = data.loader(enc["train"], batch_size, pad_id, cfg.seed, device=device, rank=d.rank, world=d.world)
 
     # ---- model and optimizer
     seed_everything(cfg.seed)
@@ -207,6 +247,9 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     id2label = {0: "score"} if t.regression else dict(enumerate(t.labels))
     model = build_model(cfg, pretrained, tokenizer, num_labels, id2label).to(device)
     model.train()
+    ddp = dist.wrap_ddp(model, device)  # the same initial weights everywhere (DDP broadcasts rank 0's)
+    if d.enabled:
+        dist.seed_rank(cfg.seed, d)  # dropout masks of their own
     # no weight decay on biases and LayerNorm weights (BERT's optimization.py does the same)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -223,7 +266,9 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model: %s (%.1fM parameters), %d steps (%d per epoch), warmup %d, device %s",
              cfg.model, n_params / 1e6, total, steps_per_epoch, warmup, device)
-    step_fn = torch.compile(model, dynamic=True) if cfg.compile else model  # dynamic: batches vary in length
+    log.info("global batch %d = %d per device x %d processes x %d accumulation", batch_size * d.world * cfg.grad_accum,
+             batch_size, d.world, cfg.grad_accum)
+    step_fn = torch.compile(ddp, dynamic=True) if cfg.compile else ddp  # dynamic: batches vary in length
 
     # ---- evaluation: the first dev split picks the best checkpoint by the task's score
     dev_name = roles["dev"][0]
@@ -237,10 +282,12 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         scaler.load_state_dict(ckpt["scaler"])
         restore_rng(ckpt["rng"])
         position, state = ckpt["position"], ckpt["state"]
+        if d.enabled:
+            dist.seed_rank(cfg.seed, d, position["step"])
         best_state = load_file(out / "model.safetensors", device=str(device))
         log.info("resumed at step %d (epoch %d, batch %d)", position["step"], position["epoch"], position["batch"])
         del ckpt
-    writer = tensorboard(out / "tb", log)
+    writer = tensorboard(out / "tb", log) if d.is_main else None
     history = state["history"]
 
     def evaluate(step: int, epoch: float) -> bool:
@@ -249,8 +296,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         t_eval = time.perf_counter()
         record = {"step": step, "epoch": round(epoch, 3), "splits": {}}
         for name in roles["dev"]:
-            got = metrics.compute(t.metrics, enc[name].labels, values(t, predict(model, enc[name], cfg.batch_size * 2,
-                                                                                 pad_id, device, autocast)))
+            got = metrics.compute(t.metrics, enc[name].labels, values(t, predict(model, enc[name], batch_size * 2,
+                                                                                 pad_id, device, autocast, d)))
             got["score"] = metrics.entry_score(got, t.metrics)
             record["splits"][name] = got
             for k, v in got.items():
@@ -259,37 +306,47 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         score = record["splits"][dev_name]["score"]
         record["best"] = state["best"] is None or score > state["best"]
         history.append(record)
-        write_atomic(out / "metrics.json", json.dumps({"task": t.name, "main": dev_name, "evaluations": history,
-                                                       "best": None}, indent=1) + "\n")
+        if d.is_main:
+            write_atomic(out / "metrics.json", json.dumps({"task": t.name, "main": dev_name, "evaluations": history,
+                                                           "best": None}, indent=1) + "\n")
         log.info("eval step %d epoch %.2f: %s", step, epoch, json.dumps(record["splits"]))
         state["eval_seconds"] += time.perf_counter() - t_eval
         if record["best"]:
             state["best"], state["stale"] = score, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            model.save_pretrained(out)  # the best checkpoint on disk as soon as it exists
+            if d.is_main:
+                model.save_pretrained(out)  # the best checkpoint on disk as soon as it exists
             return False
         state["stale"] += 1
         return bool(cfg.early_stopping) and state["stale"] >= cfg.early_stopping
 
     # ---- training loop
     step, stop = position["step"], False
-    with Progress(total=total, counters=("samples",), log=log, desc=f"finetune {t.name}", enabled=progress) as prog:
+    with Progress(total=total, counters=("samples",), log=log, desc=f"finetune {t.name}",
+                  enabled=progress if d.is_main else False) as prog:
         prog.update(advance=step)
         for epoch in range(position["epoch"], epochs):
             train_loader.batch_sampler.set_epoch(epoch)
             skip = position["batch"] if epoch == position["epoch"] else 0
+            shares = train_loader.batch_sampler.shares() if d.enabled else None  # (this rank's, global) examples
             t_train = time.perf_counter()
             for i, batch in enumerate(train_loader):
-                if i < skip:  # resumed: these batches were consumed before the checkpoint
+                if i < skip:  # resumed: these (global) batches were consumed before the checkpoint
                     continue
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                with autocast():
-                    loss = step_fn(**batch).loss / cfg.grad_accum
-                scaler.scale(loss).backward()
-                state["samples"] += len(batch["input_ids"])
-                prog.update(samples=len(batch["input_ids"]))
                 last_of_epoch = i + 1 == len(train_loader)
-                if (i + 1) % cfg.grad_accum and not last_of_epoch:
+                accumulating = bool((i + 1) % cfg.grad_accum and not last_of_epoch)
+                with dist.no_sync(ddp, accumulating):  # micro-steps before the last: no all-reduce
+                    with autocast():
+                        loss = step_fn(**batch).loss / cfg.grad_accum
+                    if d.enabled:  # DDP averages over ranks: weigh each share so the mean is the global batch's
+                        mine, n = shares[i]
+                        loss = loss * (mine * d.world / n)
+                    scaler.scale(loss).backward()
+                n = shares[i][1] if d.enabled else len(batch["input_ids"])
+                state["samples"] += n
+                prog.update(samples=n)
+                if accumulating:
                     continue
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -298,6 +355,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
                 optimizer.zero_grad(set_to_none=True)
                 scheduler.step()
                 step += 1
+                dist.crash_hook(d, step)
                 prog.update(advance=1)
                 if step % 10 == 0 and writer:
                     writer.add_scalar("train/loss", loss.item() * cfg.grad_accum, step)
@@ -310,9 +368,10 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
                     state["train_seconds"] += time.perf_counter() - t_train
                     if evaluate_now:
                         stop = evaluate(step, epoch + (i + 1) / len(train_loader))
-                    if not stop and step < total:
+                    if not stop and step < total and d.is_main:
                         save_checkpoint(out / CHECKPOINT, model, optimizer, scheduler, scaler,
-                                        {"epoch": epoch, "batch": i + 1, "step": step}, state)
+                                        {"epoch": epoch, "batch": i + 1, "step": step, "global_batch": global_batch},
+                                        state)
                     t_train = time.perf_counter()
                 if stop or step >= total:
                     break
@@ -328,13 +387,16 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
 
     # ---- best checkpoint: tokenizer beside it, predictions from it
     model.load_state_dict(best_state)
-    tokenizer.save_pretrained(out)
+    if d.is_main:
+        tokenizer.save_pretrained(out)
     boards = [(t, b) for b in t.boards] + extra
     for bt, b in boards:
         for name, kind in ((b.dev, "dev"), (b.test if cfg.predict_test else None, "test")):
             if name is None:
                 continue
-            pred = values(t, predict(model, enc[name], cfg.batch_size * 2, pad_id, device, autocast))
+            pred = values(t, predict(model, enc[name], batch_size * 2, pad_id, device, autocast, d))
+            if not d.is_main:
+                continue
             write_predictions(pred_path(out, b.name, kind), bt, enc[name].ids, pred)
             if name == dev_name:
                 gold = [t.labels[v] if not t.regression else v for v in enc[name].labels]
@@ -345,9 +407,10 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     rate = state["samples"] / max(state["train_seconds"], 1e-9)
     summary = {"task": t.name, "main": dev_name, "evaluations": history, "best": best_record, "steps": step,
                "samples_per_s": rate, "train_seconds": state["train_seconds"], "eval_seconds": state["eval_seconds"],
-               "seconds": time.perf_counter() - t0, "parameters": n_params}
-    write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
-    (out / CHECKPOINT).unlink(missing_ok=True)  # finished: the run folder holds the best weights
+               "seconds": time.perf_counter() - t0, "parameters": n_params, "processes": d.world}
+    if d.is_main:
+        write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
+        (out / CHECKPOINT).unlink(missing_ok=True)  # finished: the run folder holds the best weights
     log.info("done: best %s at step %d: %s; %.1f train samples/s", dev_name, best_record["step"],
              json.dumps(best_record["splits"][dev_name]), rate)
     close_logger(log)

@@ -1,4 +1,7 @@
-"""`nlplab lm train|eval|embed`: the parsers and the plain functions they call."""
+"""`nlplab lm train|eval|embed`: the parsers and the plain functions they call.
+
+    nlplab lm train TRAIN -o RUN --preset small [--nproc 2]     --nproc: N processes under torchrun
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ def add_commands(sub):
     config.add_arguments(t, LMConfig, positional=("train",))
     t.add_argument("--config", help="YAML file with any of the options above; flags override it")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress")
+    t.add_argument("--nproc", type=int, default=0,
+                   help="train with N processes on this machine (one per GPU; gloo on CPU) under torchrun; "
+                        "--batch-size is per process")
     t.set_defaults(func=cmd_lm_train)
 
     e = ss.add_parser("eval", help="forward, backward and mean perplexity of a run on a file")
@@ -40,9 +46,12 @@ def add_commands(sub):
 
 
 def cmd_lm_train(args) -> int:
+    from nlplab import dist
     from nlplab.lm.config import LMConfig, preset
     from nlplab.lm.train import run
 
+    if args.nproc > 1 and not dist.under_torchrun():  # run this same command as N processes
+        return dist.launch(args.nproc)
     # the preset sits under the --config file and the flags
     name = getattr(args, "preset", None) or (config.load_yaml(args.config, LMConfig).get("preset") if args.config else None)
     base = preset(name)
@@ -52,7 +61,10 @@ def cmd_lm_train(args) -> int:
         # any option given that differs from them is refused by run()
         base.update(config.load_yaml(str(run_config), LMConfig))
     cfg = config.resolve(LMConfig, args, args.config, base)
-    s = run(cfg, progress=args.progress)
+    with dist.session() as d:
+        s = run(cfg, progress=args.progress)
+    if not d.is_main:
+        return 0
     shown = ""
     for split in ("valid", "test"):
         r = s["best"] if split == "valid" else s.get("test")

@@ -148,6 +148,19 @@ class StreamBatches:
     def __len__(self) -> int:
         return self.n_batches
 
+    def shard(self, rank: int, world: int) -> StreamBatches:
+        """Keep this rank's streams, rows [rank*B/world, (rank+1)*B/world): training with
+        B = per-rank batch x world reads the global batch's windows in parts, and the
+        carried states of all ranks, concatenated in rank order, are the global ones."""
+        lo, hi = rank * self.batch_size // world, (rank + 1) * self.batch_size // world
+        for k in ("inputs", "targets", "rev_inputs", "rev_targets"):
+            setattr(self, k, getattr(self, k)[lo:hi])
+        self.batch_size, self.rows = hi - lo, (lo, hi)
+        self.tokens = self.batch_size * (self.n - 1)
+        if not self.batch_size:  # fewer streams than ranks (evaluation): nothing to read here
+            self.n_batches = 0
+        return self
+
     def batch(self, i: int, epoch: int = 0) -> dict:
         s = i * self.bptt
         t = min(self.bptt, self.n - 1 - s)
@@ -176,9 +189,19 @@ class SentenceBatches:
         self.n_batches = math.ceil(len(self.items) / batch_size)
         self.tokens = sum(len(t) - 1 for _, t in self.items)
         self._order = (None, None)
+        self.rank, self.world, self.index = 0, 1, None
 
     def __len__(self) -> int:
-        return self.n_batches
+        return self.n_batches if self.index is None else len(self.index)
+
+    def shard(self, rank: int, world: int, whole: bool = False) -> SentenceBatches:
+        """This rank's part: every world-th sentence of each (global) batch for training, or
+        with `whole` every world-th batch (evaluation: the very batches one process reads)."""
+        if whole:
+            self.index = list(range(rank, self.n_batches, world))
+        else:
+            self.rank, self.world = rank, world
+        return self
 
     def order(self, epoch: int) -> torch.Tensor:
         if self._order[0] != epoch:
@@ -188,20 +211,28 @@ class SentenceBatches:
         return self._order[1]
 
     def batch(self, i: int, epoch: int = 0) -> dict:
+        if self.index is not None:
+            i = self.index[i]
         picked = [self.items[j] for j in self.order(epoch)[i * self.batch_size:(i + 1) * self.batch_size].tolist()]
+        real = True
+        if self.world > 1:  # a share of the global batch; none left: one sentence that predicts nothing
+            mine = picked[self.rank::self.world]
+            real, picked = bool(mine), mine or picked[:1]
         lengths = torch.tensor([len(t) for _, t in picked])
         L = int(lengths.max())
         inp = torch.full((len(picked), L), self.pad_in, dtype=torch.long)
         tgt = torch.full((len(picked), L), IGNORE, dtype=torch.long)
         for r, (x, y) in enumerate(picked):
             inp[r, : len(x)], tgt[r, : len(y)] = x, y
+        if not real:
+            tgt.fill_(IGNORE)
         rin, rtgt = reverse_padded(inp, lengths), reverse_padded(tgt, lengths)
         fwd_in, bwd_in = inp[:, :-1], rin[:, :-1]  # (b, L-1)
         if self.chars is not None:
             fwd_in, bwd_in = self.chars[fwd_in], self.chars[bwd_in]  # (b, L-1, max_chars)
         out = {"fwd_in": fwd_in, "fwd_tgt": tgt[:, 1:], "bwd_in": bwd_in, "bwd_tgt": rtgt[:, 1:]}
         out = {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
-        out["tokens"] = int((lengths - 1).sum())
+        out["tokens"] = int((lengths - 1).sum()) if real else 0
         return out
 
 

@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from nlplab import dist
 from nlplab.lm import data
 from nlplab.lm.checkpoint import load_run
 from nlplab.lm.data import IGNORE
@@ -48,7 +49,9 @@ def evaluate(model, batches, autocast=contextlib.nullcontext) -> dict:
         counts[0] += int((b["fwd_tgt"] != IGNORE).sum())
         counts[1] += int((b["bwd_tgt"] != IGNORE).sum())
     model.train(was_training)
-    return summarize(sums[0].item(), sums[1].item(), counts[0], counts[1])
+    # several processes: each read its share of the batches (or streams); sums of all of them
+    total = dist.all_reduce_sum(torch.cat([sums, torch.tensor(counts, dtype=torch.float64)]))
+    return summarize(total[0].item(), total[1].item(), int(total[2]), int(total[3]))
 
 
 def summarize(nll_f: float, nll_b: float, n_f: int, n_b: int) -> dict:

@@ -147,6 +147,8 @@ class BiLM(nn.Module):
             logits = self.softmax(flat).float()  # the softmax in float32 under bf16 autocast
             return F.cross_entropy(logits, tgt, ignore_index=IGNORE, reduction="none").view_as(targets)
         keep = tgt != IGNORE  # the adaptive softmax has no ignore_index
+        if not keep.any():  # nothing to predict (a rank's empty share of a batch): zeros, still in the graph
+            return (flat.sum() * 0.0).float().expand(tgt.shape).reshape(targets.shape)
         out = torch.zeros(tgt.shape, dtype=torch.float32, device=h.device)
         out[keep] = -self.softmax(flat[keep].float(), tgt[keep]).output
         return out.view_as(targets)

@@ -8,6 +8,13 @@ encoder and a softmax.
 One function, top to bottom (nanoGPT's train.py in spirit): inputs, run folder, model and
 optimizer, resume, loop with evaluations and checkpoints, test. See nlplab/lm/checkpoint.py
 for what the run folder holds.
+
+Several processes (`--nproc N`, or `torchrun --nproc_per_node N -m nlplab lm train ...`):
+--batch-size is per process and the global batch is --batch-size x N: in stream mode the
+global batch's streams are split between the ranks, in sentence mode each global batch;
+DDP averages the gradients of losses weighed so that the mean is the global batch's, the
+valid/test sets are read in shares (--eval-batch-size is global, so perplexities match one
+process) with summed NLLs and token counts, and only rank 0 writes. See nlplab/dist.py.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlplab import NlplabError
+from nlplab import NlplabError, dist
 from nlplab.config import save, write_atomic
 from nlplab.lm import data
 from nlplab.lm.checkpoint import (
@@ -43,7 +50,7 @@ from nlplab.lm.config import LMConfig, cutoffs, filters
 from nlplab.lm.evaluate import autocast_for, detach, evaluate
 from nlplab.lm.model import BiLM, BiLMConfig
 from nlplab.lm.vocab import TextTokenizer, Vocab
-from nlplab.progress import Progress, close_logger, file_logger
+from nlplab.progress import Progress, close_logger, file_logger, null_logger
 
 
 def seed_everything(seed: int) -> None:
@@ -92,10 +99,11 @@ def make_scheduler(cfg: LMConfig, optimizer, total: int):
 def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     # ---- inputs: every check that can fail comes before the run folder is touched
     t0 = time.perf_counter()
+    d = dist.init()  # one process: nothing happens
     out = Path(cfg.output)
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise NlplabError("--device cuda: no GPU is visible; use --device cpu or auto")
-    device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+    device = dist.device(d, cfg.device != "cpu")
     if cfg.precision == "bf16" and device.type != "cuda":
         raise NlplabError("--precision bf16 needs a GPU; on the CPU train in fp32")
     ckpt = None
@@ -121,14 +129,23 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     if ckpt is not None:
         check_vocab(cfg.train, ckpt["vocab"], vocab, "the training file or tokenizer changed since the run started; "
                     "resume with the same ones or start a new run")
+    # the global batch of the checkpoint is kept on any number of processes
+    global_batch = ckpt.get("global_batch", cfg.batch_size) if ckpt is not None else cfg.batch_size * d.world
+    if global_batch % d.world:
+        raise NlplabError(f"{out}: the run's global batch of {global_batch} does not split over {d.world} processes; "
+                          f"resume with a number of processes that divides {global_batch}")
     char = cfg.encoder == "char"
     corpora = {"train": data.Corpus(tokens, vocab, char, cfg.max_chars)}
     for split in ("valid", "test"):
         if getattr(cfg, split):
             corpora[split] = data.Corpus(data.read(getattr(cfg, split), tokenizer, cfg.column), vocab, char, cfg.max_chars)
-    train_b = data.batches(corpora["train"], cfg.mode, cfg.batch_size, cfg.bptt, device, shuffle=True, seed=cfg.seed)
+    train_b = data.batches(corpora["train"], cfg.mode, global_batch, cfg.bptt, device, shuffle=True, seed=cfg.seed)
     eval_b = {s: data.batches(c, cfg.mode, cfg.eval_batch_size, cfg.bptt, device, eval_=True)
               for s, c in corpora.items() if s != "train"}
+    if d.enabled:  # this rank's streams / sentences; evaluation: its streams / whole batches
+        train_b.shard(d.rank, d.world)
+        for b in eval_b.values():
+            b.shard(d.rank, d.world) if b.stateful else b.shard(d.rank, d.world, whole=True)
     bilm_cfg = BiLMConfig(
         vocab_size=len(vocab), encoder="char" if char else "embedding", proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim,
         layers=cfg.layers, dropout=cfg.dropout, char_dim=cfg.char_dim, char_filters=[list(f) for f in filters(cfg.char_filters)],
@@ -138,7 +155,8 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     # ---- run folder: config, vocabulary (and the subword folder), log, metrics, TensorBoard
     from torch.utils.tensorboard import SummaryWriter
 
-    if ckpt is None:
+    dist.barrier()  # every rank has checked the folder as it was; only rank 0 writes
+    if ckpt is None and d.is_main:
         if out.exists():
             for old in out.iterdir():
                 shutil.rmtree(old) if old.is_dir() else old.unlink()
@@ -149,13 +167,13 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
             shutil.copytree(cfg.tokenizer, out / TOKENIZER)
         (out / "metrics.jsonl").write_text("", encoding="utf-8")
     earlier_log = (out / "train.log").read_text(encoding="utf-8") if ckpt is not None and (out / "train.log").exists() else ""
-    log = file_logger(out / "train.log", "nlplab.lm")
-    if earlier_log:  # file_logger truncates; a resumed run keeps what came before
+    log = file_logger(out / "train.log", "nlplab.lm") if d.is_main else null_logger()
+    if earlier_log and d.is_main:  # file_logger truncates; a resumed run keeps what came before
         log.handlers[0].stream.write(earlier_log)
-    if ckpt is not None:  # records past the checkpoint are replayed by this run
+    if ckpt is not None and d.is_main:  # records past the checkpoint are replayed by this run
         kept = [r for r in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if json.loads(r)["step"] <= ckpt["step"]]
         write_atomic(out / "metrics.jsonl", "".join(r + "\n" for r in kept))
-    tb = SummaryWriter(str(out / "tb"), purge_step=ckpt["step"] + 1 if ckpt else None)
+    tb = SummaryWriter(str(out / "tb"), purge_step=ckpt["step"] + 1 if ckpt else None) if d.is_main else None
     log.info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     for name, c in corpora.items():
         log.info("%s: %s, %d lines, %d tokens, %.2f%% <unk>", name, c.path, len(c.lengths), c.n_tokens, 100 * c.n_unk / c.n_tokens)
@@ -163,6 +181,10 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     # ---- model, optimizer, schedule; on --resume their saved state, the data position and RNGs
     seed_everything(cfg.seed)
     model = BiLM(bilm_cfg).to(device)
+    # the adaptive softmax leaves the clusters no target of a batch falls in without gradients
+    ddp = dist.wrap_ddp(model, device, find_unused=cfg.softmax == "adaptive")
+    if d.enabled:
+        dist.seed_rank(cfg.seed, d)  # dropout masks of their own
     optimizer = make_optimizer(cfg, model, device)
     steps_per_epoch = len(train_b)
     total = cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
@@ -176,14 +198,20 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
         scheduler.load_state_dict(ckpt["scheduler"])
         step, (epoch0, batch0), history = ckpt["step"], ckpt["position"], ckpt["history"]
         best, stale, last_ckpt = ckpt["best"], ckpt["stale"], ckpt["step"]
-        if ckpt["state"] is not None:
-            state = tuple([(h.to(device), c.to(device)) for h, c in d] for d in ckpt["state"])
+        if ckpt["state"] is not None:  # the global batch's states: this rank's rows of them
+            lo, hi = getattr(train_b, "rows", (0, global_batch))
+            state = tuple([(h[:, lo:hi].to(device), c[:, lo:hi].to(device)) for h, c in lm] for lm in ckpt["state"])
         set_rng_state(ckpt["rng"])
+        if d.enabled:
+            dist.seed_rank(cfg.seed, d, step)
         log.info("resumed at step %d (epoch %d, batch %d)", step, epoch0, batch0)
     log.info("model: %.2fM parameters, vocabulary %d, %d steps (%d per epoch), device %s",
              n_params / 1e6, len(vocab), total, steps_per_epoch, device)
+    log.info("global batch %d = %d per process x %d processes", global_batch, global_batch // d.world, d.world)
 
     def record(rec: dict) -> None:
+        if not d.is_main:
+            return
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
         for k, v in rec.items():
@@ -204,24 +232,32 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
             scheduler.step(r["mean_ppl"])
         if rec["best"]:
             best, stale = rec, 0
-            save_model(out, model, vocab, step)
+            if d.is_main:
+                save_model(out, model, vocab, step)
             return False
         stale += 1
         return bool(cfg.early_stopping) and stale >= cfg.early_stopping
 
     def checkpoint(position) -> None:
         nonlocal last_ckpt
-        carried = None if state is None else [[(h.cpu(), c.cpu()) for h, c in d] for d in state]
-        save_pt({"config": dataclasses.asdict(cfg), "vocab": vocab.fingerprint(), "step": step, "position": position,
-                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "state": carried, "history": history, "best": best, "stale": stale, "rng": rng_state()}, out / CHECKPOINT)
+        carried = None if state is None else [[(h.cpu(), c.cpu()) for h, c in lm] for lm in state]
+        if d.enabled and carried is not None:  # every rank's streams, in rank order: the global batch's states
+            parts = dist.all_gather_object(carried)
+            carried = [[tuple(torch.cat([p[k][j][x] for p in parts], 1) for x in (0, 1)) for j in range(len(lm))]
+                       for k, lm in enumerate(carried)]  # (1, B, H) each
+        if d.is_main:
+            save_pt({"config": dataclasses.asdict(cfg), "vocab": vocab.fingerprint(), "step": step, "position": position,
+                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "state": carried, "history": history, "best": best,
+                     "stale": stale, "rng": rng_state(), "global_batch": global_batch}, out / CHECKPOINT)
         last_ckpt = step
 
     def fail(what: str) -> NlplabError:
         kept = f"the last good checkpoint ({out / CHECKPOINT}, step {last_ckpt}) is kept" if last_ckpt is not None \
             else "no checkpoint was written yet"
         log.info("stopped: %s", what)
-        tb.close()
+        if tb:
+            tb.close()
         close_logger(log)
         return NlplabError(f"step {step + 1}: {what}; training stopped and {kept}; lower --lr, set --clip, or --resume")
 
@@ -231,7 +267,8 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     window = {"nll_f": 0.0, "nll_b": 0.0, "tokens": 0, "t": time.perf_counter()}
     step_times, data_times, step_tokens = [], [], []
     position = (epoch0, batch0)  # the next batch to read: (epoch, index)
-    with Progress(total=total, counters=("tokens",), log=log, desc="lm train", enabled=progress) as prog:
+    with Progress(total=total, counters=("tokens",), log=log, desc="lm train",
+                  enabled=progress if d.is_main else False) as prog:
         prog.done = step
         for epoch in range(epoch0, cfg.epochs):
             if stop or step >= total:  # a finished run, resumed: nothing left to do
@@ -244,15 +281,24 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
                 b = train_b.batch(i, epoch)
                 t_data = time.perf_counter() - t_start
                 with autocast():
-                    nll_f, nll_b, state = model(b["fwd_in"], b["fwd_tgt"], b["bwd_in"], b["bwd_tgt"], state)
-                n_f = (b["fwd_tgt"] != data.IGNORE).sum().clamp(min=1)
-                n_b = (b["bwd_tgt"] != data.IGNORE).sum().clamp(min=1)
-                loss_f, loss_b = nll_f.sum() / n_f, nll_b.sum() / n_b
+                    nll_f, nll_b, state = ddp(b["fwd_in"], b["fwd_tgt"], b["bwd_in"], b["bwd_tgt"], state)
+                tokens = b["tokens"]
+                if not d.enabled:
+                    n_f = (b["fwd_tgt"] != data.IGNORE).sum().clamp(min=1)
+                    n_b = (b["bwd_tgt"] != data.IGNORE).sum().clamp(min=1)
+                    loss_f, loss_b = nll_f.sum() / n_f, nll_b.sum() / n_b
+                else:  # the global batch's mean NLL: DDP averages over ranks, hence x world over global counts
+                    n = torch.stack([(b["fwd_tgt"] != data.IGNORE).sum(), (b["bwd_tgt"] != data.IGNORE).sum()])
+                    n = n * d.world if train_b.stateful else dist.all_reduce_sum(n)  # streams: equal shares
+                    loss_f, loss_b = nll_f.sum() * d.world / n[0].clamp(min=1), nll_b.sum() * d.world / n[1].clamp(min=1)
+                    tokens = int(n[0])
                 loss = (loss_f + loss_b) / 2
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf)
                 lf, lb, gn = torch.stack([loss_f.detach().float(), loss_b.detach().float(), norm.float()]).tolist()
+                if d.enabled:  # the global batch's losses, the same on every rank (so is a NaN stop)
+                    lf, lb = dist.all_reduce_mean(torch.tensor([lf, lb], dtype=torch.float64)).tolist()
                 if not all(map(math.isfinite, (lf, lb, gn))):  # before the update: the weights stay good
                     raise fail(f"the loss is not finite (forward {lf}, backward {lb}, gradient norm {gn})")
                 optimizer.step()
@@ -260,14 +306,15 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
                     scheduler.step()
                 state = detach(state) if train_b.stateful else None
                 step += 1
+                dist.crash_hook(d, step)
                 position = (epoch, i + 1)
                 step_times.append(time.perf_counter() - t_start)
                 data_times.append(t_data)
-                step_tokens.append(b["tokens"])
-                window["nll_f"] += lf * b["tokens"]
-                window["nll_b"] += lb * b["tokens"]
-                window["tokens"] += b["tokens"]
-                prog.update(advance=1, tokens=b["tokens"])
+                step_tokens.append(tokens)
+                window["nll_f"] += lf * tokens
+                window["nll_b"] += lb * tokens
+                window["tokens"] += tokens
+                prog.update(advance=1, tokens=tokens)
                 if step % cfg.log_every == 0 or step == total:
                     dt = time.perf_counter() - window["t"]
                     f, bw = window["nll_f"] / window["tokens"], window["nll_b"] / window["tokens"]
@@ -295,8 +342,10 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
 
     # ---- the best weights (the last ones without --valid) and the test set
     if "valid" not in eval_b:
-        save_model(out, model, vocab, step)
+        if d.is_main:
+            save_model(out, model, vocab, step)
     else:
+        dist.barrier()  # rank 0 has written model.pt
         model.load_state_dict(load_pt(out / "model.pt")["model"])
     summary = {"steps": step, "epochs": round(step / steps_per_epoch, 3), "stopped": stopped, "parameters": n_params,
                "vocab_size": len(vocab), "train_tokens": corpora["train"].n_tokens, "device": str(device),
@@ -304,14 +353,17 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
                "tokens_per_s_median": statistics.median(t / s for t, s in zip(step_tokens, step_times)) if step_times else None,
                "data_fraction": sum(data_times) / sum(step_times) if step_times else None,
                "peak_gpu_memory_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+               "processes": d.world,
                "best": best, "valid": history[-1] if history else None}
     if "test" in eval_b:
         r = evaluate(model, eval_b["test"], autocast)
         summary["test"] = r
         record({"split": "test", "step": step, **r})
         log.info("test: forward ppl %.2f, backward ppl %.2f, mean %.2f", r["forward_ppl"], r["backward_ppl"], r["mean_ppl"])
-    write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
+    if d.is_main:
+        write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
     log.info("done: %d steps (%s), %.0f tokens/s, %.0fs", step, stopped, rate, summary["seconds"])
-    tb.close()
+    if tb:
+        tb.close()
     close_logger(log)
     return summary
