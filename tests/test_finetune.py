@@ -336,3 +336,34 @@ def test_minilm_learns_sst2_from_1600_examples(shared, tmp_path):
     pred = [r.split("\t")[1] for r in (tmp_path / "r" / "SST-2.dev.tsv").read_text().splitlines()[1:]]
     gold = [r.split("\t")[1] for r in (shared / "glue" / "SST-2" / "dev.tsv").read_text().splitlines()[1:]]
     assert len(pred) == 872 and metrics.accuracy(gold, pred) == pytest.approx(s["best"]["splits"]["dev"]["accuracy"])
+
+
+def test_morpheme_aware_korean_vocabulary_is_applied_when_fine_tuning(tmp_path):
+    """A Mecab-pretokenized vocabulary sees Mecab-split text at fine-tuning time too, and
+    the run folder keeps the recipe so `finetune predict` splits the same way."""
+    from transformers import AutoTokenizer
+
+    from nlplab.finetune.data import text_prep
+    from nlplab.finetune.inference import Run
+    from nlplab.tokenize import load
+
+    ko = ROOT / "corpora" / "ko_reviews.tsv"
+    vocab = tmp_path / "ko"
+    train_subword(SubwordConfig(corpus=[str(ko)], output=str(vocab), column="document", lang="ko", model="unigram",
+                                vocab_size=500, pretokenize="mecab"), progress=False)
+    prep = text_prep(vocab)
+    assert text_prep(tmp_path) is None  # a folder without nlplab_subword.json: nothing to do
+    mecab = load("mecab")
+    assert prep("아버지가 방에 들어가신다") == " ".join(t.text for t in mecab("아버지가 방에 들어가신다"))
+    out = tmp_path / "run"
+    run(FinetuneConfig(task="ko", train=str(ko), dev=str(ko), text="document", label="label", tokenizer=str(vocab),
+                       output=str(out), max_steps=2, max_eval_samples=20, **FAST), progress=False)
+    assert (out / "nlplab_subword.json").is_file()
+    r = Run.load(out)
+    tok = AutoTokenizer.from_pretrained(vocab)
+    text = "OST 너무 좋아서 계속 듣는 중"
+    from nlplab.finetune.data import encode
+    from nlplab.glue.data import Split
+
+    ids = encode(Split("ko", "x", ["0"], [text], None, None), None, r.tokenizer, 64, prepare=r.prepare).input_ids[0]
+    assert ids == tok(prep(text))["input_ids"] != tok(text)["input_ids"]

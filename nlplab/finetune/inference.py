@@ -35,6 +35,7 @@ class Run:
     model: object
     tokenizer: object
     device: torch.device
+    prepare: object = None  # the subword folder's cleaning + Mecab pre-split, when it had one
 
     @classmethod
     def load(cls, folder: str | Path, device: str | None = None) -> Run:
@@ -50,7 +51,7 @@ class Run:
         labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = AutoModelForSequenceClassification.from_pretrained(folder).to(dev).eval()
-        return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev)
+        return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev, data.text_prep(folder))
 
     @property
     def classes(self) -> list[str]:
@@ -59,7 +60,7 @@ class Run:
     def scores(self, texts_a: list[str], texts_b: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
         """Class probabilities (N, C), or regression scores (N,), in input order."""
         split = Split(self.labels["task"], "input", [str(i) for i in range(len(texts_a))], texts_a, texts_b, None)
-        enc = data.encode(split, None, self.tokenizer, self.cfg.max_length)
+        enc = data.encode(split, None, self.tokenizer, self.cfg.max_length, prepare=self.prepare)
         from nlplab.finetune.train import predict
 
         logits = predict(self.model, enc, batch_size, self.tokenizer.pad_token_id, self.device,
