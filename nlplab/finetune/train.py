@@ -235,7 +235,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     if d.is_main:
         write_atomic(out / "labels.json", json.dumps(labels, indent=1, ensure_ascii=False) + "\n")
     with dist.main_first():  # rank 0 tokenizes and caches, the others read its cache
-        enc = {name: data.encode(s, t, tokenizer, cfg.max_length, out / "cache") for name, s in raw.items()}
+        prepare = data.text_prep(tok_path)  # a morpheme-aware nlplab vocabulary: Mecab first
+        enc = {name: data.encode(s, t, tokenizer, cfg.max_length, out / "cache", prepare) for name, s in raw.items()}
     for name, e in enc.items():
         log.info("%s: %d examples from %s, mean %.1f tokens", name, len(e), raw[name].source, np.mean(e.lengths()))
     pad_id = tokenizer.pad_token_id
@@ -284,7 +285,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         position, state = ckpt["position"], ckpt["state"]
         if d.enabled:
             dist.seed_rank(cfg.seed, d, position["step"])
-        best_state = load_file(out / "model.safetensors", device=str(device))
+        if state["best"] is not None:  # a --save-every checkpoint can come before the first evaluation
+            best_state = load_file(out / "model.safetensors", device=str(device))
         log.info("resumed at step %d (epoch %d, batch %d)", position["step"], position["epoch"], position["batch"])
         del ckpt
     writer = tensorboard(out / "tb", log) if d.is_main else None
@@ -389,6 +391,10 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     model.load_state_dict(best_state)
     if d.is_main:
         tokenizer.save_pretrained(out)
+        if prepare is not None:  # eval/predict from the run folder pre-split the same way
+            from nlplab.subword.train import META_FILE
+
+            shutil.copy(Path(tok_path) / META_FILE, out / META_FILE)
     boards = [(t, b) for b in t.boards] + extra
     for bt, b in boards:
         for name, kind in ((b.dev, "dev"), (b.test if cfg.predict_test else None, "test")):
