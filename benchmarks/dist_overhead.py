@@ -11,7 +11,7 @@ all-reduce and of splitting the work, not of more compute. GPUs: the same per-GP
 (weak scaling, what a user does with more GPUs); scaling efficiency = rate(N) / (N x rate(1)).
 Each run is the command a user types (`--nproc N`); the rate is train-only (finetune:
 train samples/s of metrics.json; lm: the median tokens/s over steps), median of --repeats.
-Writes benchmarks/results/dist_overhead.json.
+Writes benchmarks/results/dist_overhead.json. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main() -> int:
     gpus = torch.cuda.device_count()
     worlds = [1, 2] if gpus < 2 else [1, gpus]
     repeats = 1 if a.quick else a.repeats
-    ft_steps, lm_steps = (10, 20) if a.quick else (40, 60)
+    ft_steps, lm_steps = (10, 6) if a.quick else (40, 20)  # lm small on a CPU: seconds per step
     ft_batch, lm_batch = (32, 32) if not gpus else (32, 64)  # CPU: global batch; GPU: per GPU
     tmp = Path(tempfile.mkdtemp(prefix="dist-bench-"))
     env_py = [sys.executable, "-m", "nlplab"]
