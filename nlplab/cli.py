@@ -159,7 +159,12 @@ def main(argv=None) -> int:
         print(f"nlplab {name}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"nlplab {args.command}: interrupted; no output was written", file=sys.stderr)
+        sub = getattr(args, "subcommand", None)
+        if (args.command, sub) in (("finetune", None), ("lm", "train")):  # training keeps its checkpoints
+            print(f"nlplab {args.command}: interrupted; the run folder keeps its last checkpoint: "
+                  f"continue with `nlplab {'lm train' if sub else 'finetune'} --resume -o {getattr(args, 'output', 'RUN')}`", file=sys.stderr)
+        else:
+            print(f"nlplab {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130
 
 

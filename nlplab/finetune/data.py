@@ -88,26 +88,50 @@ def label_ids(t: Task, labels: list | None) -> list | None:
     return [float(v) for v in labels] if t.regression else [t.labels.index(v) for v in labels]
 
 
-def _fingerprint(split: Split, tokenizer, max_length: int) -> str:
+def text_prep(folder: str | Path):
+    """The cleaning + morpheme pre-split an nlplab subword folder was trained with (its
+    nlplab_subword.json), as text -> text; None for any other tokenizer. A tokenizer.json
+    cannot call Mecab, so a morpheme-aware Korean vocabulary needs this before tokenizing,
+    at fine-tuning time as at training time."""
+    from nlplab.subword.train import META_FILE
+
+    meta_path = Path(folder) / META_FILE
+    if not meta_path.is_file():
+        return None
+    from types import SimpleNamespace
+
+    from nlplab.subword.train import prepare_fn
+
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    fn = prepare_fn(SimpleNamespace(lang=meta["lang"], pretokenize=meta["pretokenize"], clean=meta["clean"]))
+    if fn is not None:
+        fn.key = f"{meta['lang']}/{meta['pretokenize']}/{meta['clean']}"
+    return fn
+
+
+def _fingerprint(split: Split, tokenizer, max_length: int, prepare=None) -> str:
     h = hashlib.sha256()
     src = Path(split.source)
     stat = src.stat() if src.is_file() else None
     h.update(json.dumps([split.source, stat.st_size if stat else None, stat.st_mtime_ns if stat else None,
                          len(split), max_length, type(tokenizer).__name__]).encode())
     h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    h.update(str(getattr(prepare, "key", None)).encode())
     h.update(split.texts_a[0].encode() + split.texts_a[-1].encode())  # hub splits have no file to stat
     return h.hexdigest()[:16]
 
 
-def encode(split: Split, t: Task, tokenizer, max_length: int, cache_dir: Path | None = None) -> Encoded:
+def encode(split: Split, t: Task, tokenizer, max_length: int, cache_dir: Path | None = None, prepare=None) -> Encoded:
     """Tokenize a split once (truncate, no padding); reuse `<cache_dir>/<split>.pt` when its key matches."""
-    key = _fingerprint(split, tokenizer, max_length)
+    key = _fingerprint(split, tokenizer, max_length, prepare)
     path = cache_dir / f"{split.name}.pt" if cache_dir else None
     if path is not None and path.exists():
         saved = torch.load(path, weights_only=True)
         if saved.get("key") == key:
             return Encoded(split.name, split.ids, saved["input_ids"], saved["token_type_ids"], label_ids(t, split.labels))
     pairs = (split.texts_a, split.texts_b) if split.texts_b is not None else (split.texts_a,)
+    if prepare is not None:  # e.g. Mecab morphemes joined by spaces, as the vocabulary was trained
+        pairs = tuple([prepare(x) for x in texts] for texts in pairs)
     enc = tokenizer(*pairs, truncation=True, max_length=max_length, padding=False,
                     return_token_type_ids="token_type_ids" in tokenizer.model_input_names)
     tt = enc.get("token_type_ids")

@@ -256,7 +256,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "LayerNorm" in name or "layernorm" in name else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = device.type == "cuda"  # fused AdamW is a CUDA kernel; on CPU the foreach path is the fast one
+    # the fused kernel (CUDA, and CPU since torch 2.4) updates every tensor in one pass
+    fused = device.type in ("cuda", "cpu")
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=fused or None)
     steps_per_epoch = math.ceil(len(train_loader) / cfg.grad_accum)
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
