@@ -91,6 +91,9 @@ def session():
     d = init()
     try:
         yield d
+        if owner and td.is_initialized():  # success: leave together, so no rank tears down gloo
+            with contextlib.suppress(Exception):  # while a peer still writes files or talks to the store
+                td.barrier()
     finally:
         if owner and td.is_initialized():
             with contextlib.suppress(Exception):
