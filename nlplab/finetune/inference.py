@@ -86,10 +86,9 @@ def evaluate(run: Run, data_dir: str | None = None, dev: str | None = None, batc
     out = {}
     for name in data.splits(t, False)["dev"]:
         split = data.load(src, t, name)
-        enc = data.encode(split, t, run.tokenizer, cfg.max_length)
-        got = run.predict(split.texts_a, split.texts_b, batch_size)
+        got = run.predict(split.texts_a, split.texts_b, batch_size)  # tokenizes (and pre-splits) once
         pred = got if t.regression else [t.labels.index(v) for v in got]
-        m = metrics.compute(t.metrics, enc.labels, pred)
+        m = metrics.compute(t.metrics, data.label_ids(t, split.labels), pred)
         m["score"] = metrics.entry_score(m, t.metrics)
         out[name] = {"examples": len(split), "source": split.source, **m}
     return out
