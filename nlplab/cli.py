@@ -14,6 +14,9 @@ stages keep theirs in `nlplab/subword/commands.py` and `nlplab/glue/commands.py`
     nlplab lm train TRAIN --valid VALID -o RUN --preset small      nlplab lm eval RUN --data FILE [--json]
     nlplab finetune --task SST-2 --data-dir D --model minilm -o RUN   (then: nlplab glue score RUN --data-dir D)
     nlplab finetune eval RUN [--json]                nlplab finetune predict RUN INPUT -o OUTPUT
+    nlplab report RUNS... -o report.html             (runs and sweeps in one static page: curves, GLUE table)
+    nlplab sweep SWEEP.yaml -o DIR [--resume] [--dry-run] [--gpus N|auto]   (grid/random search over finetune)
+    nlplab serve RUN [--port 8000] [--host 127.0.0.1] [--max-chars 2000]   (a web page: text -> every stage)
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import argparse
 import sys
 
 from nlplab import NlplabError, __version__, config
+from nlplab import serve as serve_commands
 from nlplab.finetune import commands as finetune_commands
 from nlplab.glue import commands as glue_commands
 from nlplab.lm import commands as lm_commands
+from nlplab.report import commands as report_commands
 from nlplab.subword import commands as subword_commands
+from nlplab.sweep import commands as sweep_commands
 
 # Defaults that differ per sub-command: `clean` only cleans, `tokenize` only tokenizes.
 STAGE_DEFAULTS = {
@@ -60,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     glue_commands.add_commands(sub)
     lm_commands.add_commands(sub)
     finetune_commands.add_commands(sub)
+    report_commands.add_commands(sub)
+    sweep_commands.add_commands(sub)
+    serve_commands.add_commands(sub)
 
     p = sub.add_parser("stopwords", help="print the active stopword list and its size")
     p.add_argument("--lang", required=True, choices=["ko", "en"])

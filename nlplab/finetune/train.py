@@ -8,7 +8,8 @@ run_glue_no_trainer.py): check inputs, data, model, optimizer, loop with evaluat
 best checkpoint, predictions. The run folder ends up with model.safetensors + config.json,
 the tokenizer, config.yaml, labels.json, metrics.json, train.log, dev_predictions.tsv and
 the harness files <ENTRY>.dev.tsv (and <ENTRY>.test.tsv with --predict-test; an MNLI run
-also predicts AX), TensorBoard events in tb/, and while it runs checkpoint/last.pt: what
+also predicts AX), environment.json and metrics.jsonl (nlplab/runlog.py: also --tracking
+mlflow), TensorBoard events in tb/, and while it runs checkpoint/last.pt: what
 `--resume` needs to go on exactly where the last evaluation (or --save-every) left it.
 
 Several processes (`--nproc N`, or `torchrun --nproc_per_node N -m nlplab finetune ...`):
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from nlplab import NlplabError, dist
+from nlplab import NlplabError, dist, runlog
 from nlplab.config import save, write_atomic
 from nlplab.finetune import data
 from nlplab.finetune.config import SIZES, FinetuneConfig, resolve_model
@@ -167,14 +168,15 @@ def check_run_folder(cfg: FinetuneConfig, out: Path, resume: bool) -> dict | Non
     return None
 
 
-def tensorboard(folder: Path, log):
-    """A SummaryWriter into RUN/tb, or None when the tensorboard package is missing."""
+def tensorboard(folder: Path, log, purge_step: int | None = None):
+    """A SummaryWriter into RUN/tb, or None when the tensorboard package is missing. On
+    --resume, purge_step drops the events past the checkpoint (they are logged again)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         log.info("tensorboard not installed: no TensorBoard events (pip install tensorboard)")
         return None
-    return SummaryWriter(str(folder))
+    return SummaryWriter(str(folder), purge_step=purge_step)
 
 
 def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False) -> dict:
@@ -195,6 +197,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     batch_size = global_batch // d.world
     if (cfg.bf16 or cfg.fp16) and not torch.cuda.is_available():
         raise NlplabError("--bf16/--fp16 need a GPU; none is visible (drop the flag to train in float32)")
+    runlog.check_tracking(cfg.tracking)
     src, t = data.source_and_task(cfg)
     roles = data.splits(t, cfg.predict_test)
     raw = {"train": data.load(src, t, "train", cfg.max_train_samples)}
@@ -226,6 +229,12 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     log = file_logger(out / "train.log", "nlplab.finetune") if d.is_main else null_logger()
     log.info("%s: %s", "resume" if ckpt else "config", json.dumps(dataclasses.asdict(cfg)))
     device = dist.device(d)
+    # run records (nlplab/runlog.py): metrics.jsonl is cut back to the checkpoint, whose later steps run again
+    resume_step = ckpt["position"]["step"] if ckpt is not None else None
+    if d.is_main:
+        runlog.write_environment(out, device, d.world, resumed=ckpt is not None)
+    tracker = runlog.tracker(out, "finetune", cfg, d.is_main, resumed=ckpt is not None)
+    mlog = runlog.MetricsLog(out, d.is_main, resume_step, tracker)
     dtype = torch.bfloat16 if cfg.bf16 else torch.float16 if cfg.fp16 else None
     def autocast():
         return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
@@ -290,7 +299,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
             best_state = load_file(out / "model.safetensors", device=str(device))
         log.info("resumed at step %d (epoch %d, batch %d)", position["step"], position["epoch"], position["batch"])
         del ckpt
-    writer = tensorboard(out / "tb", log) if d.is_main else None
+    writer = tensorboard(out / "tb", log, resume_step + 1 if resume_step is not None else None) if d.is_main else None
     history = state["history"]
 
     def evaluate(step: int, epoch: float) -> bool:
@@ -309,6 +318,9 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         score = record["splits"][dev_name]["score"]
         record["best"] = state["best"] is None or score > state["best"]
         history.append(record)
+        for name, got in record["splits"].items():  # one metrics.jsonl line per split, like lm's "valid"
+            mlog.write({"split": name, "step": step, "epoch": record["epoch"], **got,
+                        **({"best": record["best"]} if name == dev_name else {})})
         if d.is_main:
             write_atomic(out / "metrics.json", json.dumps({"task": t.name, "main": dev_name, "evaluations": history,
                                                            "best": None}, indent=1) + "\n")
@@ -323,8 +335,12 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         state["stale"] += 1
         return bool(cfg.early_stopping) and state["stale"] >= cfg.early_stopping
 
-    # ---- training loop
+    # ---- training loop; `window` sums what the next metrics.jsonl train line averages
     step, stop = position["step"], False
+
+    def new_window(train_now: float) -> dict:
+        return {"loss": torch.zeros((), device=device), "steps": 0, "samples": state["samples"], "train": train_now}
+    window = new_window(state["train_seconds"])
     with Progress(total=total, counters=("samples",), log=log, desc=f"finetune {t.name}",
                   enabled=progress if d.is_main else False) as prog:
         prog.update(advance=step)
@@ -346,6 +362,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
                         mine, n = shares[i]
                         loss = loss * (mine * d.world / n)
                     scaler.scale(loss).backward()
+                window["loss"] += loss.detach().float()  # no .item(): a GPU would wait for it every step
                 n = shares[i][1] if d.enabled else len(batch["input_ids"])
                 state["samples"] += n
                 prog.update(samples=n)
@@ -360,9 +377,19 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
                 step += 1
                 dist.crash_hook(d, step)
                 prog.update(advance=1)
-                if step % 10 == 0 and writer:
-                    writer.add_scalar("train/loss", loss.item() * cfg.grad_accum, step)
-                    writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
+                window["steps"] += 1
+                if step % cfg.log_every == 0 or step >= total:  # means over the steps since the last line
+                    train_now = state["train_seconds"] + time.perf_counter() - t_train  # evaluations left out
+                    rec = {"split": "train", "step": step, "epoch": round(epoch + (i + 1) / len(train_loader), 3),
+                           # each rank's sum of its weighted shares; their mean is the global batches' loss
+                           "loss": dist.all_reduce_mean(window["loss"]).item() / window["steps"],
+                           "lr": scheduler.get_last_lr()[0],
+                           "samples_per_s": (state["samples"] - window["samples"]) / max(train_now - window["train"], 1e-9)}
+                    mlog.write(rec)
+                    if writer:
+                        for k in ("loss", "lr", "samples_per_s"):
+                            writer.add_scalar(f"train/{k}", rec[k], step)
+                    window = new_window(train_now)
                 if step % 50 == 0:
                     log.info("step %d loss %.4f lr %.2e %s", step, loss.item() * cfg.grad_accum,
                              scheduler.get_last_lr()[0], prog.line())
@@ -418,6 +445,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     if d.is_main:
         write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
         (out / CHECKPOINT).unlink(missing_ok=True)  # finished: the run folder holds the best weights
+    if tracker is not None:
+        tracker.finish(summary)
     log.info("done: best %s at step %d: %s; %.1f train samples/s", dev_name, best_record["step"],
              json.dumps(best_record["splits"][dev_name]), rate)
     close_logger(log)

@@ -21,7 +21,7 @@ ELMO_FILTERS = "1:32,2:32,3:64,4:128,5:256,6:512,7:1024"  # bilm-tf options.json
 SCHEDULERS = ("constant", "step", "cosine", "cosine-restarts", "warmup-linear", "warmup-cosine", "plateau")
 # Keys that may differ between an interrupted run and its --resume: they do not touch the
 # weights (output: the same folder may be written another way, runs/x/ or ./runs/x).
-RESUME_FREE = ("resume", "force", "output")
+RESUME_FREE = ("resume", "force", "output", "tracking", "tracking_uri")
 
 
 @dataclass
@@ -80,6 +80,9 @@ class LMConfig:
     seed: int = opt(1234, "seed for initialisation, dropout and sentence order")
     device: str = opt("auto", "auto: cuda when visible, else cpu", choices=["auto", "cpu", "cuda"])
     precision: str = opt("fp32", "bf16: bfloat16 autocast (GPU only)", choices=["fp32", "bf16"])
+    tracking: str = opt("none", "also log params and metrics to MLflow (pip install nlplab[tracking])",
+                        choices=["none", "mlflow"])
+    tracking_uri: str = opt(None, "--tracking mlflow: tracking URI or folder (default: RUN/mlruns, a local file store)")
 
     def __post_init__(self):
         if not self.output:

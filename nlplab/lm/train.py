@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlplab import NlplabError, dist
+from nlplab import NlplabError, dist, runlog
 from nlplab.config import save, write_atomic
 from nlplab.lm import data
 from nlplab.lm.checkpoint import (
@@ -106,6 +106,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     device = dist.device(d, cfg.device != "cpu")
     if cfg.precision == "bf16" and device.type != "cuda":
         raise NlplabError("--precision bf16 needs a GPU; on the CPU train in fp32")
+    runlog.check_tracking(cfg.tracking)
     ckpt = None
     if cfg.resume:
         if not (out / CHECKPOINT).is_file():
@@ -165,14 +166,15 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
         write_atomic(out / VOCAB, vocab.to_json())
         if cfg.encoder == "subword":
             shutil.copytree(cfg.tokenizer, out / TOKENIZER)
-        (out / "metrics.jsonl").write_text("", encoding="utf-8")
     earlier_log = (out / "train.log").read_text(encoding="utf-8") if ckpt is not None and (out / "train.log").exists() else ""
     log = file_logger(out / "train.log", "nlplab.lm") if d.is_main else null_logger()
     if earlier_log and d.is_main:  # file_logger truncates; a resumed run keeps what came before
         log.handlers[0].stream.write(earlier_log)
-    if ckpt is not None and d.is_main:  # records past the checkpoint are replayed by this run
-        kept = [r for r in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if json.loads(r)["step"] <= ckpt["step"]]
-        write_atomic(out / "metrics.jsonl", "".join(r + "\n" for r in kept))
+    # run records (nlplab/runlog.py); metrics.jsonl keeps the records up to the checkpoint: the rest is replayed
+    if d.is_main:
+        runlog.write_environment(out, device, d.world, resumed=ckpt is not None)
+    tracker = runlog.tracker(out, "lm", cfg, d.is_main, resumed=ckpt is not None)
+    mlog = runlog.MetricsLog(out, d.is_main, ckpt["step"] if ckpt is not None else None, tracker)
     tb = SummaryWriter(str(out / "tb"), purge_step=ckpt["step"] + 1 if ckpt else None) if d.is_main else None
     log.info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     for name, c in corpora.items():
@@ -212,8 +214,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     def record(rec: dict) -> None:
         if not d.is_main:
             return
-        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec) + "\n")
+        mlog.write(rec)
         for k, v in rec.items():
             if isinstance(v, float) and k not in ("epoch",):
                 tb.add_scalar(f"{rec['split']}/{k}", v, rec["step"])
@@ -362,6 +363,8 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
         log.info("test: forward ppl %.2f, backward ppl %.2f, mean %.2f", r["forward_ppl"], r["backward_ppl"], r["mean_ppl"])
     if d.is_main:
         write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
+    if tracker is not None:
+        tracker.finish(summary)
     log.info("done: %d steps (%s), %.0f tokens/s, %.0fs", step, stopped, rate, summary["seconds"])
     if tb:
         tb.close()
