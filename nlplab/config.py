@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import tempfile
 import typing
 from pathlib import Path
 
@@ -86,13 +85,8 @@ def save(cfg, path: str | os.PathLike) -> None:
 
 
 def write_atomic(path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a text file whole or not at all (nlplab.io.atomic_output)."""
+    from nlplab.io import atomic_output
+
+    with atomic_output(str(path), "w", encoding="utf-8") as f:
+        f.write(text)

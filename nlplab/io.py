@@ -256,8 +256,13 @@ def iter_texts(layout: Layout, on_error: str = "fail", skipped: list | None = No
             yield text
 
 
+# mkstemp makes its file private (0600); outputs get the permissions any new file gets.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
-def atomic_output(path: str, mode: str = "wb"):
+def atomic_output(path: str, mode: str = "wb", encoding: str | None = None):
     """Write to a temporary file beside `path`, renamed over it only on success: an
     interrupted or failed run leaves no partial output. `-` writes to standard output."""
     if path == "-":
@@ -266,8 +271,9 @@ def atomic_output(path: str, mode: str = "wb"):
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.fchmod(fd, 0o666 & ~_UMASK)
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
         os.replace(tmp, target)
     except BaseException:

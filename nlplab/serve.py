@@ -83,9 +83,9 @@ def by_language(tokenizers: str) -> dict[str, list[str]]:
 def start_jvm(names: list[str]) -> None:
     """Start KoNLPy's JVM now when a KoNLPy backend is wanted, if this is the main thread.
     Started from a request thread, the JVM keeps the process from ever exiting (DestroyJavaVM
-    waits for the thread that created it), and KoNLPy lets Java take SIGINT, which swallows
-    Ctrl-C: Python's handler is put back. Anything that fails here fails again, with its
-    one-line message, when the backend loads."""
+    waits for the thread that created it). KoNLPy also lets Java take SIGINT, and Java's
+    handler ends the process on Ctrl-C without Python's cleanup: Python's handler is put back.
+    Anything that fails here fails again, with its one-line message, when the backend loads."""
     from nlplab.tokenize import TOKENIZERS, korean
 
     if threading.current_thread() is not threading.main_thread() or \

@@ -295,3 +295,19 @@ def test_jvm_threads_give_the_same_output(tmp_path, shared, backend):
     assert run_cli("tokenize", src, "-o", one, *common) == 0
     assert run_cli("tokenize", src, "-o", two, *common, "--workers", "2") == 0
     assert one.read_bytes() == two.read_bytes() and len(lines(two)) == 1501
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path, monkeypatch):
+    """mkstemp's temp file is 0600; the renamed output must not stay private."""
+    import nlplab.io
+    from nlplab.config import write_atomic
+
+    monkeypatch.setattr(nlplab.io, "_UMASK", 0o022)
+
+    write_atomic(tmp_path / "a.txt", "x\n")
+    with nlplab.io.atomic_output(str(tmp_path / "b.bin")) as f:
+        f.write(b"y")
+    want = 0o644
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == want
+    assert (tmp_path / "b.bin").stat().st_mode & 0o777 == want
+    assert (tmp_path / "a.txt").read_text() == "x\n"

@@ -10,7 +10,6 @@ schedule, confusion matrix or regression scatter. A short text summary goes to s
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +50,6 @@ def build(cfg: ReportConfig) -> list[dict]:
     found = [i for i in items if isinstance(i, runs.Run)]
     html = page.render(cfg.title, items, runs.glue_results(found, baselines))
     write_atomic(cfg.output, html)
-    umask = os.umask(0)  # write_atomic's temp file is private (0600); a report is made to be shared
-    os.umask(umask)
-    os.chmod(cfg.output, 0o666 & ~umask)
     return [i.summary() for i in items]
 
 

@@ -87,6 +87,12 @@ class SubwordConfig:
         return SPECIAL_TOKENS + [t for t in extra if t not in SPECIAL_TOKENS]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def prepare_corpus(cfg: SubwordConfig, dest: Path, progress: bool | None = None) -> tuple[list[str], dict]:
     """The files the trainer reads, with counts and the corpus fingerprint. Plain txt with
     nothing to clean or pre-tokenize is read in place; otherwise every file streams through
@@ -167,6 +173,7 @@ def train(cfg: SubwordConfig, argv: list[str] | None = None, progress: bool | No
         raise NlplabError(f"{out}: already exists; choose a new -o folder or pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private (0700); the vocabulary is made to be shared
     try:
         t0 = time.perf_counter()
         files, corpus = prepare_corpus(cfg, tmp / "corpus.txt", progress)
