@@ -251,7 +251,7 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(glue, vocab, tmp_p
     assert resumed["evaluations"] == whole["evaluations"]  # the same dev scores at every evaluation
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not (tmp_path / "cut" / "checkpoint" / "last.pt").exists()  # finished: only the best weights stay
+    assert not (tmp_path / "cut" / "checkpoint").exists()  # finished: only the best weights stay
     assert "resumed at step 6 (epoch 0, batch 6)" in (tmp_path / "cut" / "train.log").read_text()
 
 

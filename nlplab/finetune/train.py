@@ -35,6 +35,7 @@ from safetensors.torch import load_file
 from nlplab import NlplabError, dist, runlog
 from nlplab.config import save, write_atomic
 from nlplab.finetune import data
+from nlplab.finetune.checkpoint import CHECKPOINT, check_run_folder, restore_rng, save_checkpoint
 from nlplab.finetune.config import SIZES, FinetuneConfig, resolve_model
 from nlplab.glue import metrics
 from nlplab.glue.submission import pred_path, write_predictions
@@ -125,47 +126,6 @@ def merge(parts: list[tuple[list[int], np.ndarray]], n: int) -> np.ndarray:
 def values(t, logits: np.ndarray) -> list:
     """Predictions as class ids (classification) or floats (regression)."""
     return [float(v) for v in logits] if t.regression else [int(i) for i in logits.argmax(-1)]
-
-
-CHECKPOINT = Path("checkpoint") / "last.pt"
-
-
-def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, position: dict, state: dict) -> None:
-    """Everything `--resume` needs: weights, optimizer/scheduler/scaler, RNG states, the
-    position in the data (epoch, batches of it consumed) and the evaluation history."""
-    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-           "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": rng, "position": position, "state": state}, tmp)
-    tmp.replace(path)
-
-
-def restore_rng(rng: dict) -> None:
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
-    torch.set_rng_state(rng["torch"])
-    if rng["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-
-
-def check_run_folder(cfg: FinetuneConfig, out: Path, resume: bool) -> dict | None:
-    """The checkpoint to resume from (None for a fresh run); a fresh run never overwrites
-    another run unless --force, and --force only ever clears a fine-tuning run folder."""
-    if resume:
-        if not (out / CHECKPOINT).is_file():
-            done = (out / "metrics.json").is_file() and json.loads((out / "metrics.json").read_text()).get("best")
-            raise NlplabError(f"{out}: {'the run already finished' if done else 'no checkpoint to resume from'} "
-                              f"({out / CHECKPOINT} missing); start a new run with a new -o folder")
-        return torch.load(out / CHECKPOINT, weights_only=False)
-    if out.exists() and any(out.iterdir()):
-        if not cfg.force:
-            raise NlplabError(f"{out}: already exists; choose a new -o folder, pass --resume to continue it "
-                              "or --force to start it again")
-        if not (out / "config.yaml").exists():
-            raise NlplabError(f"{out}: not a fine-tuning run folder (no config.yaml); choose a new -o folder")
-    return None
 
 
 def tensorboard(folder: Path, log, purge_step: int | None = None):
@@ -445,6 +405,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     if d.is_main:
         write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
         (out / CHECKPOINT).unlink(missing_ok=True)  # finished: the run folder holds the best weights
+        if (out / CHECKPOINT).parent.is_dir() and not any((out / CHECKPOINT).parent.iterdir()):
+            (out / CHECKPOINT).parent.rmdir()
     if tracker is not None:
         tracker.finish(summary)
     log.info("done: best %s at step %d: %s; %.1f train samples/s", dev_name, best_record["step"],
