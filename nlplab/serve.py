@@ -372,17 +372,21 @@ def cmd_serve(args) -> int:
         print(f"nlplab serve: listening on {cfg.host}: other machines can reach the page", file=sys.stderr)
     print(f"nlplab serve: {a.info()['task']} run {cfg.run} at {server.url} (Ctrl-C stops)", file=sys.stderr)
 
+    stopped = threading.Event()
+
     def warm_up():  # in the background: the page is up at once, a first request waits for its backends
         t0 = time.perf_counter()
         failed = a.warm_up()
         shown = "; ".join(f"{k}: {v}" for k, v in failed.items())
-        print(f"nlplab serve: tokenizers ready in {time.perf_counter() - t0:.1f}s"
-              + (f"; unavailable: {shown}" if failed else ""), file=sys.stderr)
+        if not stopped.is_set():
+            print(f"nlplab serve: tokenizers ready in {time.perf_counter() - t0:.1f}s"
+                  + (f"; unavailable: {shown}" if failed else ""), file=sys.stderr)
 
     threading.Thread(target=warm_up, daemon=True, name="nlplab-warm-up").start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
+        stopped.set()
         print("nlplab serve: stopped", file=sys.stderr)
     finally:
         server.server_close()
