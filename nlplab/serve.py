@@ -111,11 +111,11 @@ class Analyzer:
     meant to be shared by threads, and two CPU-bound requests at once are no faster."""
 
     def __init__(self, run, max_chars: int = 2000, tokenizers: str = ServeConfig.tokenizers):
-        from nlplab.finetune.inference import _default_columns  # the columns `finetune predict` reads
+        from nlplab.finetune.inference import default_columns  # the columns `finetune predict` reads
 
         self.run, self.max_chars, self.backends = run, max_chars, by_language(tokenizers)
         start_jvm(self.backends["en"] + self.backends["ko"])
-        a, b = _default_columns(run)
+        a, b = default_columns(run)
         self.pair = b is not None
         self.columns = [a or "text"] + ([b] if self.pair else [])
         self._lock = threading.Lock()

@@ -118,7 +118,7 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
                  fmt: str | None = None, no_header: bool = False, batch_size: int = 64) -> int:
     """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
     class; one row per input row, in order. Returns the row count."""
-    cols = _default_columns(run)
+    cols = default_columns(run)
     s = read_input(path, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
     if cols[1] and s.texts_b is None:
         raise NlplabError(f"{path}: {run.labels['task']} is a pair task; give the second text with --text-pair COL")
@@ -140,7 +140,7 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
     return len(s.texts_a)
 
 
-def _default_columns(run: Run) -> tuple[str | None, str | None]:
+def default_columns(run: Run) -> tuple[str | None, str | None]:
     """The text columns the run was trained on: its custom columns, or the GLUE task's test columns."""
     if run.cfg.train:
         return run.cfg.text, run.cfg.text_pair
