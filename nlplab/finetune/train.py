@@ -260,16 +260,16 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         log.info("resumed at step %d (epoch %d, batch %d)", position["step"], position["epoch"], position["batch"])
         del ckpt
     writer = tensorboard(out / "tb", log, resume_step + 1 if resume_step is not None else None) if d.is_main else None
-    history = state["history"]
+    history, best_preds = state["history"], {}  # a resumed run predicts its best weights' dev splits again
 
     def evaluate(step: int, epoch: float) -> bool:
         """Score every dev split; keep the weights when the first one improves. True: stop early."""
-        nonlocal best_state
+        nonlocal best_state, best_preds
         t_eval = time.perf_counter()
-        record = {"step": step, "epoch": round(epoch, 3), "splits": {}}
+        record, preds = {"step": step, "epoch": round(epoch, 3), "splits": {}}, {}
         for name in roles["dev"]:
-            got = metrics.compute(t.metrics, enc[name].labels, values(t, predict(model, enc[name], batch_size * 2,
-                                                                                 pad_id, device, autocast, d)))
+            preds[name] = values(t, predict(model, enc[name], batch_size * 2, pad_id, device, autocast, d))
+            got = metrics.compute(t.metrics, enc[name].labels, preds[name])
             got["score"] = metrics.entry_score(got, t.metrics)
             record["splits"][name] = got
             for k, v in got.items():
@@ -289,6 +289,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         if record["best"]:
             state["best"], state["stale"] = score, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_preds = preds  # the dev predictions of these very weights: written at the end, not recomputed
             if d.is_main:
                 model.save_pretrained(out)  # the best checkpoint on disk as soon as it exists
             return False
@@ -388,7 +389,9 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         for name, kind in ((b.dev, "dev"), (b.test if cfg.predict_test else None, "test")):
             if name is None:
                 continue
-            pred = values(t, predict(model, enc[name], batch_size * 2, pad_id, device, autocast, d))
+            pred = best_preds.get(name) if kind == "dev" else None
+            if pred is None:
+                pred = values(t, predict(model, enc[name], batch_size * 2, pad_id, device, autocast, d))
             if not d.is_main:
                 continue
             write_predictions(pred_path(out, b.name, kind), bt, enc[name].ids, pred)
