@@ -315,7 +315,8 @@ def test_missing_tasks_fail_or_get_the_majority_with_a_warning(majority_run, tmp
     code, _, err = run_cli("glue", "submit", preds, "-o", out, "--data-dir", FIX, "--fill-missing", "majority",
                            capsys=capsys)
     assert code == 0, err
-    assert "warning: filled with the majority-class baseline: SST-2, MRPC, STS-B, QQP, MNLI-m" in err
+    assert "warning: filled with the majority-class baseline (a constant where the train file is missing): " \
+        "SST-2 (majority baseline), MRPC (majority baseline), STS-B (majority baseline)" in err
     with zipfile.ZipFile(out) as z:
         sst = z.read("SST-2.tsv").decode().splitlines()
         stsb = z.read("STS-B.tsv").decode().splitlines()
@@ -493,3 +494,23 @@ def test_tfidf_without_sklearn_says_how_to_install(monkeypatch, tmp_path, capsys
     code, _, err = run_cli("glue", "baseline", "--kind", "majority", "--data-dir", FIX, "-o", tmp_path / "o",
                            "--tasks", "CoLA,XNLI", capsys=capsys)
     assert code == 2 and "no data for XNLI" in err
+
+
+def test_fill_missing_uses_a_constant_where_a_task_has_no_train_file(majority_run, tmp_path, capsys):
+    """A GLUE folder with only some tasks (like ../shared/data/glue) still makes a complete zip."""
+    import shutil
+
+    data = tmp_path / "glue"
+    shutil.copytree(FIX, data)
+    for task in ("STS-B", "RTE"):
+        (data / task / "train.tsv").unlink()
+    preds = tmp_path / "preds"
+    write(preds / "CoLA.test.tsv", (majority_run / "CoLA.test.tsv").read_text())
+    out = tmp_path / "s.zip"
+    code, _, err = run_cli("glue", "submit", preds, "-o", out, "--data-dir", data, "--fill-missing", "majority",
+                           capsys=capsys)
+    assert code == 0 and "STS-B (constant, no train data)" in err and "QQP (majority baseline)" in err
+    with zipfile.ZipFile(out) as f:
+        col = {n: {r.split("\t")[1] for r in f.read(n).decode().splitlines()[1:]} for n in f.namelist()}
+    assert col["STS-B.tsv"] == {"2.500"} and col["RTE.tsv"] == {"entailment"}
+    assert check(str(out), Glue(data)) == []

@@ -28,7 +28,7 @@ def add_commands(sub):
     s.add_argument("pred_dirs", nargs="+", metavar="PRED_DIR", help="folders of <ENTRY>.test.tsv files (CoLA.test.tsv, MNLI-m.test.tsv, ...)")
     s.add_argument("-o", "--output", required=True, help="the zip to write")
     s.add_argument("--data-dir", help="GLUE folder: test ids from its test files, majority labels from its train files")
-    s.add_argument("--fill-missing", choices=["majority"], help="fill tasks without predictions with the majority-class baseline")
+    s.add_argument("--fill-missing", choices=["majority"], help="fill tasks without predictions with the majority class of their train file (a constant where there is none)")
     s.set_defaults(func=cmd_glue_submit)
 
     c = ss.add_parser("check", help="list every problem of a submission zip: names, headers, labels, rows, indices")

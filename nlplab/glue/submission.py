@@ -170,13 +170,19 @@ def submit(pred_dirs: list[str], output: str, source, fill_missing: str | None =
                 more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
                 raise NlplabError(problems[0] + more)
             origin[name] = str(found[name])
-        else:
+        elif source is not None and source.has(t.train_from or t.name, "train"):
             value = majority(source, t)
             values = dict.fromkeys(ids, value)
             origin[name] = f"majority baseline ({format_value(t, value, True)})"
+        else:  # no train file to take a majority from (a GLUE folder with a few tasks): a placeholder
+            value = 2.5 if t.regression else t.labels[0]  # STS-B: the middle of its 0-5 scale
+            values = dict.fromkeys(ids, value)
+            origin[name] = f"constant, no train data ({format_value(t, value, True)})"
         files[f"{name}.tsv"] = HEADER + "\n" + "".join(f"{i}\t{format_value(t, values[i], True)}\n" for i in ids)
     if missing:
-        print(f"warning: filled with the majority-class baseline: {', '.join(missing)}", file=sys.stderr)
+        how = ", ".join(f"{n} ({origin[n].split(' (')[0]})" for n in missing)
+        print(f"warning: filled with the majority-class baseline (a constant where the train file is missing): {how}",
+              file=sys.stderr)
     with io.atomic_output(output, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
         for fname, text in files.items():
             z.writestr(fname, text)
