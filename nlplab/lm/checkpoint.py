@@ -4,7 +4,8 @@
     RUN/checkpoint.pt   latest state, for --resume  RUN/model.pt     best weights (by valid perplexity)
     RUN/tokenizer/      the subword folder (--encoder subword), so the run is self-contained
     RUN/metrics.jsonl   one record per log/eval     RUN/metrics.json final summary
-    RUN/train.log       RUN/tb/ (TensorBoard)
+    RUN/train.log       RUN/tb/ (TensorBoard)       RUN/environment.json  versions, git, device
+    RUN/mlruns/, RUN/tracking.json  with --tracking mlflow (nlplab/runlog.py)
 
 Both .pt files hold only tensors and plain Python values, so they load with
 torch.load(weights_only=True).
