@@ -18,6 +18,7 @@ so a --resume continues the same MLflow run. Only rank 0 writes any of these.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import json
@@ -195,6 +196,7 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient
 
         self.client, self.record = MlflowClient(uri), Path(out) / "tracking.json"
+        atexit.register(self._stopped)  # a run that raised or was interrupted is not left RUNNING
         saved = json.loads(self.record.read_text(encoding="utf-8")) if resumed and self.record.is_file() else {}
         self.run_id = saved.get("run_id") if saved.get("uri") == uri else None
         if self.run_id is not None:  # --resume: the same MLflow run goes on
@@ -211,6 +213,14 @@ class MlflowTracker:
         tags = [RunTag("mlflow.source.git.commit", git["commit"])] if git else []
         self.client.log_batch(self.run_id, params=params, tags=tags)
         write_atomic(self.record, json.dumps({"tracking": "mlflow", "uri": uri, "run_id": self.run_id}, indent=1) + "\n")
+
+    def _stopped(self) -> None:
+        """At exit: KILLED if the run never got to finish() (--resume sets it RUNNING again)."""
+        try:
+            if self.client.get_run(self.run_id).info.status == "RUNNING":
+                self.client.set_terminated(self.run_id, "KILLED")
+        except Exception:  # the store may be gone (a temporary folder): nothing to mark
+            pass
 
     def log(self, rec: dict) -> None:
         from mlflow.entities import Metric

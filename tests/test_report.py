@@ -255,3 +255,18 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     code, _, err = run_cli("report", tmp_path / "sw", "-o", tmp_path / "r.html", capsys=capsys)
     assert code == 2 and "not a sweep record" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_an_mlflow_run_that_never_finished_is_marked_killed_at_exit(tmp_path):
+    """atexit hook: a training run that raised is not left RUNNING; a finished one keeps FINISHED."""
+    from nlplab.lm.config import LMConfig
+
+    cfg = LMConfig(train="train.txt", output=str(tmp_path))
+    stopped = runlog.MlflowTracker(tmp_path / "a", "lm", cfg, None, resumed=False)
+    stopped._stopped()
+    done = runlog.MlflowTracker(tmp_path / "b", "lm", cfg, None, resumed=False)
+    done.finish({"steps": 3, "best": {"mean_ppl": 12.5}})
+    done._stopped()
+    assert stopped.client.get_run(stopped.run_id).info.status == "KILLED"
+    assert done.client.get_run(done.run_id).info.status == "FINISHED"
+    assert done.client.get_run(done.run_id).data.metrics["best.mean_ppl"] == 12.5
