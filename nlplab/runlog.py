@@ -35,13 +35,19 @@ from typing import TYPE_CHECKING
 
 import nlplab
 from nlplab import NlplabError
-from nlplab.config import write_atomic
+from nlplab.config import opt, write_atomic
 
 if TYPE_CHECKING:
     import torch
 
 PACKAGES = ("transformers", "tokenizers", "datasets", "sentencepiece")
 TRACKING = ("none", "mlflow")  # the choices of --tracking (FinetuneConfig, LMConfig: resume-free fields)
+
+
+def tracking_options():
+    """The `tracking` and `tracking_uri` fields of every training config (one definition)."""
+    return (opt("none", "also log params and metrics to MLflow (pip install nlplab[tracking])", choices=list(TRACKING)),
+            opt(None, "--tracking mlflow: tracking URI or folder (default: RUN/mlruns, a local file store)"))
 
 
 # ---- environment.json

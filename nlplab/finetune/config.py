@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from nlplab import NlplabError
+from nlplab import NlplabError, runlog
 from nlplab.config import opt
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs" / "finetune.yaml"
@@ -74,9 +74,9 @@ class FinetuneConfig:
     bf16: bool = opt(False, "bfloat16 autocast (GPU only)")
     fp16: bool = opt(False, "float16 autocast with loss scaling (GPU only)")
     log_every: int = opt(10, "write train loss, lr and samples/s to metrics.jsonl and TensorBoard every N steps")
-    tracking: str = opt("none", "also log params and metrics to MLflow (pip install nlplab[tracking])",
-                        choices=["none", "mlflow"])
-    tracking_uri: str = opt(None, "--tracking mlflow: tracking URI or folder (default: RUN/mlruns, a local file store)")
+    tracking: str
+    tracking_uri: str
+    tracking, tracking_uri = runlog.tracking_options()  # the same two options on every training command
 
     def __post_init__(self):
         if not self.output:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from nlplab import NlplabError
+from nlplab import NlplabError, runlog
 from nlplab.config import opt
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs" / "lm.yaml"
@@ -80,9 +80,9 @@ class LMConfig:
     seed: int = opt(1234, "seed for initialisation, dropout and sentence order")
     device: str = opt("auto", "auto: cuda when visible, else cpu", choices=["auto", "cpu", "cuda"])
     precision: str = opt("fp32", "bf16: bfloat16 autocast (GPU only)", choices=["fp32", "bf16"])
-    tracking: str = opt("none", "also log params and metrics to MLflow (pip install nlplab[tracking])",
-                        choices=["none", "mlflow"])
-    tracking_uri: str = opt(None, "--tracking mlflow: tracking URI or folder (default: RUN/mlruns, a local file store)")
+    tracking: str
+    tracking_uri: str
+    tracking, tracking_uri = runlog.tracking_options()  # the same two options on every training command
 
     def __post_init__(self):
         if not self.output:
