@@ -107,6 +107,17 @@ def device(d: Dist, want_cuda: bool = True) -> torch.device:
     return torch.device(f"cuda:{d.local_rank % torch.cuda.device_count()}") if d.enabled else torch.device("cuda")
 
 
+def bf16_ok(dev: torch.device) -> bool:
+    """bfloat16 autocast pays off here: a GPU that has bf16, or a CPU with bfloat16
+    instructions (avx512_bf16 or AMX), on which oneDNN runs the matrix products in bf16."""
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+NO_BF16 = "this CPU has no bfloat16 instructions (avx512_bf16 or AMX) and no GPU is visible"
+
+
 def barrier() -> None:
     if active():
         td.barrier()

@@ -10,7 +10,7 @@ import torch
 from conftest import ROOT, run_cli
 from safetensors.torch import load_file
 
-from nlplab import NlplabError
+from nlplab import NlplabError, dist
 from nlplab.finetune import FinetuneConfig
 from nlplab.finetune.data import LengthGroupedSampler, collate
 from nlplab.finetune.train import run
@@ -218,11 +218,29 @@ def test_config_is_strict_and_an_existing_run_needs_force(finished, glue, vocab,
     code, _, e = run_cli("finetune", "--task", "SST-2", "--data-dir", glue, "--model", "scratch", "--tokenizer", vocab,
                          "-o", tmp_path / "mine", "--force", capsys=capsys)
     assert code == 2 and "not a fine-tuning run folder" in e and (tmp_path / "mine" / "notes.txt").exists()
-    with pytest.raises(NlplabError, match="need a GPU"):
-        if torch.cuda.is_available():
-            raise NlplabError("need a GPU")  # nothing to check on a GPU machine
-        run(FinetuneConfig(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), output=str(tmp_path / "z"),
-                           bf16=True, **FAST))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's answers")
+def test_precision_flags_on_a_cpu(glue, vocab, tmp_path, monkeypatch):
+    """--fp16 needs a GPU; --bf16 runs on a CPU with bfloat16 instructions and is refused,
+    before the run folder is made, on one without them."""
+    cfg = dict(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), max_steps=3, **FAST)
+    with pytest.raises(NlplabError, match="--fp16 needs a GPU"):
+        run(FinetuneConfig(output=str(tmp_path / "a"), fp16=True, **cfg), progress=False)
+    monkeypatch.setattr(dist, "bf16_ok", lambda dev: False)
+    with pytest.raises(NlplabError, match="--bf16: this CPU has no bfloat16 instructions"):
+        run(FinetuneConfig(output=str(tmp_path / "b"), bf16=True, **cfg), progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    monkeypatch.undo()
+    if not dist.bf16_ok(torch.device("cpu")):
+        pytest.skip("this CPU has no bfloat16 instructions")
+    s = run(FinetuneConfig(output=str(tmp_path / "c"), bf16=True, **cfg), progress=False)
+    s32 = run(FinetuneConfig(output=str(tmp_path / "d"), **cfg), progress=False)
+    assert s["steps"] == s32["steps"] == 3
+    acc, acc32 = (x["best"]["splits"]["dev"]["accuracy"] for x in (s, s32))
+    assert abs(acc - acc32) <= 0.06  # the same 3 steps in bf16: at most 3 of 50 dev answers differ
+    w = load_file(tmp_path / "c" / "model.safetensors")
+    assert all(t.dtype == torch.float32 for t in w.values())  # autocast: the weights stay float32
 
 
 # --- resume, TensorBoard, eval/predict from the run folder, AX, real weights ----------------

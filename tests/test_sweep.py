@@ -182,10 +182,10 @@ def test_sweep_end_to_end_then_resume(shared, vocab, tmp_path, capsys):  # noqa:
 
 @pytest.mark.slow
 def test_failed_trial_is_recorded_and_the_exit_code_says_so(shared, vocab, tmp_path, capsys):  # noqa: F811
-    # --bf16 passes the file check but fails in training on a machine without GPU
-    path = write(tmp_path, tiny(shared, vocab, grid={"bf16": [True]}))
+    # --fp16 passes the file check but fails in training on a machine without GPU
+    path = write(tmp_path, tiny(shared, vocab, grid={"fp16": [True]}))
     code, table, err = run_cli("sweep", path, "-o", tmp_path / "sw", "--no-progress", capsys=capsys)
-    assert code == 1 and "t000 failed" in err and "--bf16/--fp16 need a GPU" in err
+    assert code == 1 and "t000 failed" in err and "--fp16 needs a GPU" in err
     s = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert s["trials"][0]["status"] == "failed" and s["trials"][0]["metric"] is None
     assert s["configs"] == [] and s["best"] is None and "failed: t000" in table
@@ -196,7 +196,7 @@ def test_gpu_worker_pool_on_cpu(shared, vocab, tmp_path, capsys, monkeypatch):  
     """--gpus 2: the same pool a GPU machine uses, each worker a `python -m nlplab finetune`
     subprocess, on CPU through the test hook; one trial succeeds, one fails."""
     monkeypatch.setenv(run.TEST_CPU, "1")
-    path = write(tmp_path, tiny(shared, vocab, grid={"bf16": [False, True]}))
+    path = write(tmp_path, tiny(shared, vocab, grid={"fp16": [False, True]}))
     code, _, err = run_cli("sweep", path, "-o", tmp_path / "sw", "--gpus", "2", capsys=capsys)
     assert code == 1, err
     assert "2 workers, one trial per GPU" in err
@@ -205,6 +205,6 @@ def test_gpu_worker_pool_on_cpu(shared, vocab, tmp_path, capsys, monkeypatch):  
     assert [(t["id"], t["status"]) for t in s["trials"]] == [("t000", "done"), ("t001", "failed")]
     m = json.loads((tmp_path / "sw" / "trials" / "t000" / "metrics.json").read_text())
     assert s["trials"][0]["metric"] == m["best"]["splits"]["dev"]["accuracy"]
-    assert s["best"]["params"] == {"bf16": False}
-    assert "need a GPU" in (tmp_path / "sw" / "sweep.log").read_text()
-    assert (tmp_path / "sw" / "trials" / "t001.out").read_text().strip().endswith("drop the flag to train in float32)")
+    assert s["best"]["params"] == {"fp16": False}
+    assert "needs a GPU" in (tmp_path / "sw" / "sweep.log").read_text()
+    assert (tmp_path / "sw" / "trials" / "t001.out").read_text().strip().endswith("or --bf16 on a CPU that has it)")

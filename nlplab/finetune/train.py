@@ -155,8 +155,11 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         raise NlplabError(f"{out}: the run's global batch of {global_batch} does not split over {d.world} processes; "
                           f"resume with a number of processes that divides {global_batch}")
     batch_size = global_batch // d.world
-    if (cfg.bf16 or cfg.fp16) and not torch.cuda.is_available():
-        raise NlplabError("--bf16/--fp16 need a GPU; none is visible (drop the flag to train in float32)")
+    device = dist.device(d)
+    if cfg.fp16 and device.type != "cuda":
+        raise NlplabError("--fp16 needs a GPU; none is visible (drop the flag to train in float32, or --bf16 on a CPU that has it)")
+    if cfg.bf16 and not dist.bf16_ok(device):
+        raise NlplabError(f"--bf16: {dist.NO_BF16} (drop the flag to train in float32)")
     runlog.check_tracking(cfg.tracking)
     src, t = data.source_and_task(cfg)
     roles = data.splits(t, cfg.predict_test)
@@ -188,7 +191,6 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
             save(cfg, out / "config.yaml")
     log = file_logger(out / "train.log", "nlplab.finetune") if d.is_main else null_logger()
     log.info("%s: %s", "resume" if ckpt else "config", json.dumps(dataclasses.asdict(cfg)))
-    device = dist.device(d)
     # run records (nlplab/runlog.py): metrics.jsonl is cut back to the checkpoint, whose later steps run again
     resume_step = ckpt["position"]["step"] if ckpt is not None else None
     if d.is_main:

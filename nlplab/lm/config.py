@@ -79,7 +79,7 @@ class LMConfig:
     log_every: int = opt(50, "log train loss, perplexity, tokens/s and lr every N steps")
     seed: int = opt(1234, "seed for initialisation, dropout and sentence order")
     device: str = opt("auto", "auto: cuda when visible, else cpu", choices=["auto", "cpu", "cuda"])
-    precision: str = opt("fp32", "bf16: bfloat16 autocast (GPU only)", choices=["fp32", "bf16"])
+    precision: str = opt("fp32", "bf16: bfloat16 autocast (a GPU, or a CPU with avx512_bf16/AMX)", choices=["fp32", "bf16"])
     tracking: str
     tracking_uri: str
     tracking, tracking_uri = runlog.tracking_options()  # the same two options on every training command

@@ -21,8 +21,9 @@ from nlplab.lm.data import IGNORE
 
 
 def autocast_for(device: torch.device, precision: str):
-    if precision == "bf16" and device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 runs are evaluated in bf16 where that is fast (dist.bf16_ok), else in float32."""
+    if precision == "bf16" and dist.bf16_ok(device):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
 
 

@@ -104,8 +104,8 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise NlplabError("--device cuda: no GPU is visible; use --device cpu or auto")
     device = dist.device(d, cfg.device != "cpu")
-    if cfg.precision == "bf16" and device.type != "cuda":
-        raise NlplabError("--precision bf16 needs a GPU; on the CPU train in fp32")
+    if cfg.precision == "bf16" and not dist.bf16_ok(device):
+        raise NlplabError(f"--precision bf16: {dist.NO_BF16}; train in fp32")
     runlog.check_tracking(cfg.tracking)
     ckpt = None
     if cfg.resume:
