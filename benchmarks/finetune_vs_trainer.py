@@ -112,7 +112,8 @@ def run_trainer(task, data_dir, limit, seed, epochs, out, bf16, dynamic: bool) -
         return ds.map(fn, batched=True, remove_columns=[c for c in ("a", "b") if c in cols])
 
     train_ds, dev_ds = dataset(train), dataset(dev)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(t.labels))
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(t.labels),
+                                                               dtype=torch.float32)  # as run_glue: fp32 weights
     args = TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=HP["batch_size"], per_device_eval_batch_size=2 * HP["batch_size"],
         learning_rate=HP["lr"], num_train_epochs=epochs, seed=seed, weight_decay=0.0, warmup_steps=0,

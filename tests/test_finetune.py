@@ -4,6 +4,7 @@ the one-line errors that come before any training."""
 
 import json
 import random
+import shutil
 
 import pytest
 import torch
@@ -385,3 +386,30 @@ def test_morpheme_aware_korean_vocabulary_is_applied_when_fine_tuning(tmp_path):
 
     ids = encode(Split("ko", "x", ["0"], [text], None, None), None, r.tokenizer, 64, prepare=r.prepare).input_ids[0]
     assert ids == tok(prep(text))["input_ids"] != tok(text)["input_ids"]
+
+
+def test_nlplab_minilm_names_a_model_folder(tmp_path, monkeypatch):
+    from nlplab.finetune.config import minilm_dir
+
+    monkeypatch.setenv("NLPLAB_MINILM", str(tmp_path))
+    with pytest.raises(NlplabError, match=r"NLPLAB_MINILM=.*: no config.json there"):
+        minilm_dir()
+    (tmp_path / "config.json").write_text("{}")
+    assert minilm_dir() == tmp_path
+
+
+def test_a_bf16_checkpoint_is_fine_tuned_in_float32(finished, glue, tmp_path):
+    """Checkpoints stored in bf16 (as many are) train with float32 weights, not pure bf16."""
+    from safetensors.torch import save_file
+
+    model = tmp_path / "bf16-model"
+    shutil.copytree(finished, model, ignore=shutil.ignore_patterns("checkpoint", "cache", "tb"))
+    w = load_file(model / "model.safetensors")
+    save_file({k: v.bfloat16() if v.is_floating_point() else v for k, v in w.items()}, model / "model.safetensors")
+    conf = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**conf, "dtype": "bfloat16"}))  # what a bf16 checkpoint says
+    cfg = FinetuneConfig(task="SST-2", data_dir=str(glue), model=str(model), output=str(tmp_path / "r"), max_steps=2,
+                         batch_size=16, seed=7)
+    run(cfg, progress=False)
+    got = load_file(tmp_path / "r" / "model.safetensors")
+    assert {t.dtype for t in got.values() if t.is_floating_point()} == {torch.float32}

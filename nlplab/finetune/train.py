@@ -61,7 +61,8 @@ def build_model(cfg: FinetuneConfig, pretrained: str | None, tokenizer, num_labe
                           problem_type=problem, **s, **drop)
         return BertForSequenceClassification(conf)
     # a new classifier head on a pretrained encoder: transformers' "newly initialized" report is
-    # expected here, so it is silenced (train.log says which model was loaded)
+    # expected here, so it is silenced (train.log says which model was loaded). The weights are
+    # float32 whatever the checkpoint stores (many store bf16): --bf16 is autocast over them.
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
@@ -69,7 +70,7 @@ def build_model(cfg: FinetuneConfig, pretrained: str | None, tokenizer, num_labe
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             pretrained, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-            problem_type=problem, ignore_mismatched_sizes=True, **drop)
+            problem_type=problem, ignore_mismatched_sizes=True, dtype=torch.float32, **drop)
     finally:
         hf_logging.set_verbosity(level)
 
