@@ -52,17 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser, cls, positional=(), skip=(), 
                                 default=argparse.SUPPRESS, help=help_ + shown, metavar=None if f.metadata.get("choices") else f.name.upper())
 
 
-def load_yaml(path: str, cls) -> dict:
+def load_yaml(path: str, cls, what: str = "config file") -> dict:
+    """A YAML mapping whose keys are fields of `cls`; `what` names the file in errors."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise NlplabError(f"{path}: config file not found") from None
+        raise NlplabError(f"{path}: {what} not found; check the path") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise NlplabError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)}); fix the syntax") from None
     if not isinstance(data, dict):
-        raise NlplabError(f"{path}: a config file is a YAML mapping of option: value")
+        raise NlplabError(f"{path}: a {what} is a YAML mapping of option: value")
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:

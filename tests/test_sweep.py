@@ -107,6 +107,7 @@ HEAD = "base: {task: SST-2, data_dir: glue}\n"
     (HEAD + "grid: {task: [CoLA, SST-2]}\n", "s.yaml:2: grid.task: one task per sweep"),
     (HEAD + "seeds: []\n", "s.yaml:2: seeds: needs a list of whole numbers"),
     (HEAD + "grid: {lr: [1.0e-4]}\nmetric: f1\n", "s.yaml:3: metric: 'f1' is not a SST-2 dev metric; use one of accuracy, score"),
+    ("- lr\n", "s.yaml: a sweep file is a YAML mapping of option: value"),
 ])
 def test_bad_sweep_file_is_one_line_error_and_nothing_is_written(tmp_path, capsys, monkeypatch, text, where):
     monkeypatch.chdir(tmp_path)
@@ -116,6 +117,12 @@ def test_bad_sweep_file_is_one_line_error_and_nothing_is_written(tmp_path, capsy
     code, out, err = run_cli("sweep", "s.yaml", "-o", "out", capsys=capsys)
     assert code == 2 and out == ""
     assert err.startswith(f"nlplab sweep: error: {where}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_sweep_file_is_named(tmp_path, capsys):
+    code, _, err = run_cli("sweep", tmp_path / "nope.yaml", "-o", tmp_path / "out", capsys=capsys)
+    assert code == 2 and err == f"nlplab sweep: error: {tmp_path / 'nope.yaml'}: sweep file not found; check the path\n"
     assert not (tmp_path / "out").exists()
 
 

@@ -185,7 +185,7 @@ def _random_space(where: Where, spec: dict) -> dict:
 def load(path: str) -> Sweep:
     """Read and check the sweep file: every key, type and value range (trial configs are
     checked by `trials`, data and model by `commands.check`)."""
-    data = config.load_yaml(path, SweepFile)  # missing file, bad YAML, unknown top-level keys
+    data = config.load_yaml(path, SweepFile, "sweep file")  # missing file, bad YAML, unknown top-level keys
     text = Path(path).read_text(encoding="utf-8")
     where = Where(path, text)
     base = {k: coerce(where, "base", k, v) for k, v in _mapping(where, data.get("base") or {}, "base").items()}
