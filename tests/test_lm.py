@@ -3,6 +3,7 @@ batching, exact resume, NaN stop, the run folder, eval/embed, and one-line error
 
 import json
 import math
+import random
 import shutil
 
 import numpy as np
@@ -111,6 +112,22 @@ def test_sentence_batches_pad_reverse_within_length_and_cut_long_lines():
     assert words(last["fwd_in"][0].tolist()) == ["f", "g"] and words(last["fwd_tgt"][0].tolist()) == ["g", "</s>"]
     assert words(last["bwd_tgt"][0].tolist()) == ["g", "f"]
     assert b.tokens == 3 + 6  # every token predicted once per direction
+
+
+def test_training_sentence_batches_group_similar_lengths_and_cover_every_sentence():
+    rng = random.Random(3)
+    lines = [" ".join(["w"] * rng.randint(1, 30)) for _ in range(500)]
+    corpus, _ = corpus_of(lines)
+    b = data.SentenceBatches(corpus, batch_size=8, bptt=40, device="cpu", shuffle=True, seed=5)
+    order = b.order(0)
+    assert sorted(j for batch in order for j in batch) == list(range(500)) and len(order) == len(b) == 63
+    assert order == data.SentenceBatches(corpus, 8, 40, "cpu", shuffle=True, seed=5).order(0)  # resumable
+    assert order != b.order(1)
+    real = sum(x["tokens"] for x in (b.batch(i) for i in range(len(b))))
+    padded = sum(x["fwd_tgt"].numel() for x in (b.batch(i) for i in range(len(b))))
+    assert real / padded > 0.9  # random batches of 8 from 1-30 words would be ~60% real
+    evals = data.SentenceBatches(corpus, 8, 40, "cpu").order(0)
+    assert evals[0] == list(range(8)) and evals[-1] == list(range(496, 500))  # evaluation: file order
 
 
 # ---- the model

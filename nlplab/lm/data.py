@@ -172,8 +172,12 @@ class StreamBatches:
 
 
 class SentenceBatches:
-    """Padded batches of sentences (pieces), shuffled per epoch with seed + epoch so a
-    resumed run sees the same order."""
+    """Padded batches of sentences (pieces). Training batches group similar lengths, as
+    fine-tuning does: shuffle, sort each mega-batch of 50 batches by length, cut it into
+    batches, shuffle the batches; seeded with seed + epoch, so a resumed run sees the same
+    order. Evaluation (shuffle=False) keeps the file order."""
+
+    mega = 50
 
     stateful = False
 
@@ -203,17 +207,27 @@ class SentenceBatches:
             self.rank, self.world = rank, world
         return self
 
-    def order(self, epoch: int) -> torch.Tensor:
+    def order(self, epoch: int) -> list[list[int]]:
+        """The epoch's global batches, as lists of sentence indices."""
         if self._order[0] != epoch:
-            g = torch.Generator().manual_seed(self.seed + epoch)
-            perm = torch.randperm(len(self.items), generator=g) if self.shuffle else torch.arange(len(self.items))
-            self._order = (epoch, perm)
+            n, bs = len(self.items), self.batch_size
+            if not self.shuffle:
+                out = [list(range(i, min(i + bs, n))) for i in range(0, n, bs)]
+            else:
+                g = torch.Generator().manual_seed(self.seed + epoch)
+                perm = torch.randperm(n, generator=g).tolist()
+                out = []
+                for m in range(0, n, self.mega * bs):
+                    group = sorted(perm[m:m + self.mega * bs], key=lambda j: -len(self.items[j][1]))
+                    out += [group[i:i + bs] for i in range(0, len(group), bs)]
+                out = [out[k] for k in torch.randperm(len(out), generator=g).tolist()]
+            self._order = (epoch, out)
         return self._order[1]
 
     def batch(self, i: int, epoch: int = 0) -> dict:
         if self.index is not None:
             i = self.index[i]
-        picked = [self.items[j] for j in self.order(epoch)[i * self.batch_size:(i + 1) * self.batch_size].tolist()]
+        picked = [self.items[j] for j in self.order(epoch)[i]]
         real = True
         if self.world > 1:  # a share of the global batch; none left: one sentence that predicts nothing
             mine = picked[self.rank::self.world]
