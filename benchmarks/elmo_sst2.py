@@ -66,9 +66,26 @@ def fit_score(X_train, y_train, X_dev, y_dev, dense: bool, seed: int) -> float:
     return float((model.predict(X_dev) == y_dev).mean())
 
 
+def write_lm_corpus(train_tsv: Path, out: Path) -> None:
+    """Unlabelled in-domain text for the biLM (ELMo section 3.4: a biLM tuned on the task's
+    domain): SST-2 train sentences only, never dev."""
+    import random
+
+    sentences = [s for s in read_sst2(train_tsv)[0] if s]
+    random.Random(0).shuffle(sentences)
+    held = len(sentences) // 50
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "valid.txt").write_text("\n".join(sentences[:held]) + "\n", encoding="utf-8")
+    (out / "train.txt").write_text("\n".join(sentences[held:]) + "\n", encoding="utf-8")
+    print(f"{out}: {len(sentences) - held:,} train and {held:,} valid sentences", file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="a biLM run folder (nlplab lm train)")
+    ap.add_argument("--run", help="a biLM run folder (nlplab lm train)")
+    ap.add_argument("--write-lm-corpus", metavar="DIR",
+                    help="write DIR/train.txt and DIR/valid.txt (SST-2 train sentences, labels dropped, shuffled with "
+                         "seed 0, 1 in 50 held out) for an in-domain biLM, then stop")
     ap.add_argument("--data", default=str(SHARED / "glue" / "SST-2"))
     ap.add_argument("--sizes", default="1000,5000,0", help="train subset sizes (0: all)")
     ap.add_argument("--seeds", default="1,2,3")
@@ -76,6 +93,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "elmo_sst2.json"))
     args = ap.parse_args()
+    if args.write_lm_corpus:
+        write_lm_corpus(Path(args.data) / "train.tsv", Path(args.write_lm_corpus))
+        return
+    if not args.run:
+        ap.error("give --run RUN (or --write-lm-corpus DIR)")
     warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")  # LogisticRegressionCV's 1.10 notices
     if args.threads:
         torch.set_num_threads(args.threads)
