@@ -125,9 +125,12 @@ def run_trainer(task, data_dir, limit, seed, epochs, out, bf16, dynamic: bool) -
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
-    logits = trainer.predict(dev_ds).predictions
-    pred = [int(i) for i in np.asarray(logits).argmax(-1)]
-    return {"samples_per_s": len(train) * epochs / seconds, "train_seconds": seconds, "dev": score(t, dev.labels, pred)}
+    # transformers 5 applies group_by_length to evaluation too: predictions come back in length
+    # order, so they are scored against the label_ids returned beside them, not the file's order
+    res = trainer.predict(dev_ds)
+    pred = [int(i) for i in np.asarray(res.predictions).argmax(-1)]
+    gold = [t.labels[int(i)] for i in res.label_ids]
+    return {"samples_per_s": len(train) * epochs / seconds, "train_seconds": seconds, "dev": score(t, gold, pred)}
 
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
