@@ -1,7 +1,7 @@
 """Benchmark: sentence-mode biLM training with length-grouped batches against random batches,
 side by side in one run.
 
-    .venv/bin/python benchmarks/lm_sentence.py                 # ~4 min on the 2-core box
+    .venv/bin/python benchmarks/lm_sentence.py --steps 100 --repeats 3 --threads 1   # ~12 min, 2-core box
     .venv/bin/python benchmarks/lm_sentence.py --corpus ../shared/data/ko-text/FILE --column text
 
 Both runs are `nlplab lm train CORPUS --mode sentence --preset small --max-steps N`, the same

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from nlplab import NlplabError
+from nlplab.batching import group_by_length
 from nlplab.glue import Custom, Glue, Split, Task
 
 
@@ -177,11 +178,7 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
         order = list(range(n))
         rng.shuffle(order)
-        step = self.mega * bs
-        batches = []
-        for m in range(0, n, step):
-            group = sorted(order[m:m + step], key=lambda i: -self.lengths[i])
-            batches += [group[i:i + bs] for i in range(0, len(group), bs)]
+        batches = group_by_length(order, self.lengths, bs, self.mega)
         rng.shuffle(batches)
         return batches
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from nlplab import NlplabError, io
+from nlplab.batching import group_by_length
 from nlplab.lm.vocab import Vocab, char_ids
 
 IGNORE = -100  # target id of padding: cross_entropy's ignore_index
@@ -215,11 +216,8 @@ class SentenceBatches:
                 out = [list(range(i, min(i + bs, n))) for i in range(0, n, bs)]
             else:
                 g = torch.Generator().manual_seed(self.seed + epoch)
-                perm = torch.randperm(n, generator=g).tolist()
-                out = []
-                for m in range(0, n, self.mega * bs):
-                    group = sorted(perm[m:m + self.mega * bs], key=lambda j: -len(self.items[j][1]))
-                    out += [group[i:i + bs] for i in range(0, len(group), bs)]
+                lengths = [len(t) for _, t in self.items]
+                out = group_by_length(torch.randperm(n, generator=g).tolist(), lengths, bs, self.mega)
                 out = [out[k] for k in torch.randperm(len(out), generator=g).tolist()]
             self._order = (epoch, out)
         return self._order[1]
