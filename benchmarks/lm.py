@@ -159,7 +159,8 @@ def bench_corpus(name: str, args, tmp: Path) -> dict:
             "test": {k: s["test"][k] for k in ("forward_ppl", "backward_ppl", "mean_ppl")},
             "tokens_per_s_median": s["tokens_per_s_median"], "data_fraction": s["data_fraction"],
             "peak_gpu_memory_mb": s["peak_gpu_memory_mb"]}
-    print(f"[{name}] biLM done in {bilm['seconds']:.0f}s", file=sys.stderr)
+    # the numbers as soon as they exist: a run cut at its time budget (benchmarks/gpu/run.sh) still reports them
+    print(f"[{name}] biLM done in {bilm['seconds']:.0f}s: {json.dumps(bilm)}", file=sys.stderr, flush=True)
 
     # (b) the plain LSTM LM with as many parameters, same vocabulary, batches and budget
     tok = TextTokenizer()
@@ -173,7 +174,7 @@ def bench_corpus(name: str, args, tmp: Path) -> dict:
     t = time.perf_counter()
     plain = train_plain(cfg, corpora, len(vocab), dim, device)
     plain["seconds"] = time.perf_counter() - t
-    print(f"[{name}] plain LSTM done in {plain['seconds']:.0f}s", file=sys.stderr)
+    print(f"[{name}] plain LSTM done in {plain['seconds']:.0f}s: {json.dumps(plain)}", file=sys.stderr, flush=True)
     return {"files": files, "vocab_size": len(vocab), "device": str(device), "bilm": bilm, "plain": plain}
 
 
