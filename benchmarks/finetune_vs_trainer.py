@@ -165,6 +165,10 @@ def main() -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     tasks, seeds, systems = a.tasks.split(","), [int(s) for s in a.seeds.split(",")], a.systems.split(",")
+    unknown = sorted(set(systems) - {*SYSTEMS, "nlplab-full-layer"})
+    if unknown:
+        print(f"--systems: unknown {', '.join(unknown)}; known: {', '.join(SYSTEMS)}, nlplab-full-layer", file=sys.stderr)
+        return 2
     precisions = ["bf16"] if a.bf16 else a.precisions.split(",")
     variants = [(system, p) for p in precisions for system in systems]  # the same precision side by side
     label = (lambda system, p: system) if len(precisions) == 1 else (lambda system, p: f"{system} {p}")

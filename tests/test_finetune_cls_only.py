@@ -50,9 +50,8 @@ def test_logits_loss_and_every_gradient_equal_the_full_layer(attn):
 
 
 def test_no_padding_and_eval_mode_too():
-    full, fast = bert(), bert()
-    cls_only.enable(fast)
-    full.eval(), fast.eval()
+    full, fast = bert().eval(), bert().eval()
+    assert cls_only.enable(fast)
     x = {"input_ids": torch.tensor([[2, 5, 6, 7, 3]])}
     torch.testing.assert_close(fast(**x).logits, full(**x).logits, atol=1e-6, rtol=1e-5)
 
@@ -97,9 +96,13 @@ def test_minilm_on_sst2_dev_gives_the_same_logits(shared):
     rows = (shared / "glue" / "SST-2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:65]
     tok = AutoTokenizer.from_pretrained(folder)
     x = tok([r.split("\t")[0] for r in rows], padding=True, return_tensors="pt")
-    hf_logging.set_verbosity_error()
-    torch.manual_seed(0)
-    full = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2, dtype=torch.float32).eval()
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected
+    try:
+        torch.manual_seed(0)
+        full = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2, dtype=torch.float32).eval()
+    finally:
+        hf_logging.set_verbosity(level)
     fast = copy.deepcopy(full)
     assert cls_only.enable(fast)
     with torch.no_grad():
