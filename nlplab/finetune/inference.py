@@ -19,7 +19,7 @@ import torch
 
 from nlplab import NlplabError, io
 from nlplab.config import load_yaml
-from nlplab.finetune import cls_only, data
+from nlplab.finetune import data, encoder
 from nlplab.finetune.config import FinetuneConfig
 from nlplab.glue import metrics
 from nlplab.glue.data import Split, read_custom
@@ -51,8 +51,7 @@ class Run:
         labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = AutoModelForSequenceClassification.from_pretrained(folder).to(dev).eval()
-        if cfg.cls_only:  # as in training: the last layer for [CLS] alone, the same logits
-            cls_only.enable(model)
+        encoder.enable(model, cfg.unpad, cfg.cls_only)  # as in training: the same logits, less work
         return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev, data.text_prep(folder))
 
     @property

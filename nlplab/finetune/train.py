@@ -34,7 +34,7 @@ from safetensors.torch import load_file
 
 from nlplab import NlplabError, dist, runlog
 from nlplab.config import save, write_atomic
-from nlplab.finetune import cls_only, data
+from nlplab.finetune import data, encoder
 from nlplab.finetune.checkpoint import CHECKPOINT, check_run_folder, restore_rng, save_checkpoint
 from nlplab.finetune.config import SIZES, FinetuneConfig, resolve_model
 from nlplab.glue import metrics
@@ -220,8 +220,10 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     id2label = {0: "score"} if t.regression else dict(enumerate(t.labels))
     model = build_model(cfg, pretrained, tokenizer, num_labels, id2label).to(device)
     model.train()
-    # the classifier reads [CLS] alone: the last layer's other rows are skipped (same results)
-    last_layer = "[CLS] only" if cfg.cls_only and cls_only.enable(model) else "every token"
+    # padding and, in the last layer, the rows besides [CLS] are skipped (the same results)
+    lean = encoder.enable(model, cfg.unpad, cfg.cls_only)
+    rows = (f"{'real tokens' if cfg.unpad else 'padded batches'}, last layer on "
+            f"{'[CLS] only' if cfg.cls_only else 'every token'}") if lean else "the stock forward"
     ddp = dist.wrap_ddp(model, device)  # the same initial weights everywhere (DDP broadcasts rank 0's)
     if d.enabled:
         dist.seed_rank(cfg.seed, d)  # dropout masks of their own
@@ -240,8 +242,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.scheduler, warmup, total))
     scaler = torch.amp.GradScaler(enabled=cfg.fp16)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("model: %s (%.1fM parameters, last layer on %s), %d steps (%d per epoch), warmup %d, device %s",
-             cfg.model, n_params / 1e6, last_layer, total, steps_per_epoch, warmup, device)
+    log.info("model: %s (%.1fM parameters, encoder on %s), %d steps (%d per epoch), warmup %d, device %s",
+             cfg.model, n_params / 1e6, rows, total, steps_per_epoch, warmup, device)
     log.info("global batch %d = %d per device x %d processes x %d accumulation", batch_size * d.world * cfg.grad_accum,
              batch_size, d.world, cfg.grad_accum)
     step_fn = torch.compile(ddp, dynamic=True) if cfg.compile else ddp  # dynamic: batches vary in length

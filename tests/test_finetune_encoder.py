@@ -1,6 +1,6 @@
-"""nlplab/finetune/cls_only.py: the last encoder layer computed for [CLS] alone gives the
-full layer's logits, loss and gradients, applies only where that holds, and a fine-tuning
-run with it ends with the weights of a run without it."""
+"""nlplab/finetune/encoder.py: the encoder on real tokens only and the last layer for [CLS]
+alone, each and together, give the stock model's logits, loss and gradients, apply only
+where that holds, and a fine-tuning run with them ends with the weights of a run without."""
 
 import copy
 
@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 from test_finetune import FAST, glue, vocab  # noqa: F401  (module fixtures)
 
-from nlplab.finetune import FinetuneConfig, cls_only
+from nlplab.finetune import FinetuneConfig, encoder
 from nlplab.finetune.train import run
 
 
@@ -24,17 +24,24 @@ def bert(attn="sdpa", **kw):
 
 
 def batch():
-    """Two rows of different lengths: the second is padded, so the mask matters."""
-    ids = torch.tensor([[2, 11, 12, 13, 14, 15, 3], [2, 21, 22, 3, 0, 0, 0]])
-    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids),
-            "labels": torch.tensor([0, 2])}
+    """Three rows of different lengths, two padded so the mask matters; a sentence pair
+    (token types 1) in the first."""
+    ids = torch.tensor([[2, 11, 12, 3, 14, 15, 3], [2, 21, 22, 3, 0, 0, 0], [2, 31, 3, 0, 0, 0, 0]])
+    types = torch.zeros_like(ids)
+    types[0, 4:] = 1
+    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": types,
+            "labels": torch.tensor([0, 2, 1])}
+
+
+MODES = [(True, True), (True, False), (False, True)]  # (unpad, cls_only)
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_logits_loss_and_every_gradient_equal_the_full_layer(attn):
+@pytest.mark.parametrize("unpad,cls_only", MODES)
+def test_logits_loss_and_every_gradient_equal_the_stock_model(attn, unpad, cls_only):
     full = bert(attn)
     fast = copy.deepcopy(full)
-    assert cls_only.enable(fast)
+    assert encoder.enable(fast, unpad, cls_only)
     a, b = full(**batch()), fast(**batch())
     a.loss.backward()
     b.loss.backward()
@@ -51,33 +58,51 @@ def test_logits_loss_and_every_gradient_equal_the_full_layer(attn):
 
 def test_no_padding_and_eval_mode_too():
     full, fast = bert().eval(), bert().eval()
-    assert cls_only.enable(fast)
+    assert encoder.enable(fast)
     x = {"input_ids": torch.tensor([[2, 5, 6, 7, 3]])}
     torch.testing.assert_close(fast(**x).logits, full(**x).logits, atol=1e-6, rtol=1e-5)
+
+
+def test_left_padding_goes_through_the_stock_forward():
+    full, fast = bert().eval(), bert().eval()
+    assert encoder.enable(fast)
+    ids = torch.tensor([[0, 0, 2, 5, 3], [2, 6, 7, 8, 3]])
+    x = {"input_ids": ids, "attention_mask": (ids != 0).long()}
+    got = fast(**x)
+    torch.testing.assert_close(got.logits, full(**x).logits, atol=1e-6, rtol=1e-5)
+    assert got.hidden_states is None and fast.bert(**x).last_hidden_state.shape == (2, 5, 32)  # the stock output
+
+
+def test_both_off_leaves_the_model_alone():
+    model = bert()
+    forward = model.bert.forward
+    assert not encoder.enable(model, unpad=False, cls_only=False)
+    assert model.bert.forward == forward
 
 
 def test_only_where_the_classifier_reads_cls_alone():
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    assert not cls_only.enable(bert(output_hidden_states=True))  # every layer's rows are wanted
-    assert not cls_only.enable(bert(chunk_size_feed_forward=2))
+    assert not encoder.enable(bert(output_hidden_states=True))  # every layer's rows are wanted
+    assert not encoder.enable(bert("eager", output_attentions=True))
+    assert not encoder.enable(bert(chunk_size_feed_forward=2))
     other = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=100, dim=32, n_layers=1, n_heads=2,
                                                                  hidden_dim=64))
-    forward = other.distilbert.transformer.layer[-1].forward
-    assert not cls_only.enable(other)
-    assert other.distilbert.transformer.layer[-1].forward == forward  # left as it was
+    forward = other.distilbert.forward
+    assert not encoder.enable(other)
+    assert other.distilbert.forward == forward  # left as it was
 
 
 def test_a_run_with_it_ends_with_the_weights_of_a_run_without_it(glue, vocab, tmp_path):  # noqa: F811
     weights = {}
     for on in (True, False):
-        out = tmp_path / f"cls-{on}"
+        out = tmp_path / f"lean-{on}"
         cfg = FinetuneConfig(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), output=str(out), max_steps=4,
-                             dropout=0.0, cls_only=on, **FAST)
+                             dropout=0.0, unpad=on, cls_only=on, **FAST)
         run(cfg, progress=False)
         weights[on] = load_file(out / "model.safetensors")
         log = (out / "train.log").read_text()
-        assert ("last layer on [CLS] only" in log) == on
+        assert ("encoder on real tokens, last layer on [CLS] only" if on else "encoder on the stock forward") in log
     for k, v in weights[False].items():
         torch.testing.assert_close(weights[True][k], v, atol=2e-5, rtol=1e-4, msg=k)
 
@@ -104,6 +129,6 @@ def test_minilm_on_sst2_dev_gives_the_same_logits(shared):
     finally:
         hf_logging.set_verbosity(level)
     fast = copy.deepcopy(full)
-    assert cls_only.enable(fast)
+    assert encoder.enable(fast)
     with torch.no_grad():
         torch.testing.assert_close(fast(**x).logits, full(**x).logits, atol=1e-5, rtol=1e-4)
