@@ -132,3 +132,28 @@ def test_minilm_on_sst2_dev_gives_the_same_logits(shared):
     assert encoder.enable(fast)
     with torch.no_grad():
         torch.testing.assert_close(fast(**x).logits, full(**x).logits, atol=1e-5, rtol=1e-4)
+
+
+def test_embedding_grad_by_rows_equals_the_dense_one_step_after_step():
+    """Two optimizer steps over different tokens, the second with two accumulated
+    backwards: the word-embedding gradient equals the stock dense one each time (rows of
+    the step before zeroed, repeated tokens summed, the padding row left at zero)."""
+    stock, fast = bert(), bert()
+    assert encoder.enable(fast)
+    rows = encoder.EmbeddingGrad(fast)
+    second = {"input_ids": torch.tensor([[2, 40, 40, 41, 3], [2, 42, 3, 0, 0]]), "labels": torch.tensor([1, 0])}
+    second["attention_mask"] = (second["input_ids"] != 0).long()
+    third = {"input_ids": torch.tensor([[2, 50, 51, 3]]), "labels": torch.tensor([2])}
+    for backwards in ([batch()], [second, third]):
+        for model in (stock, fast):
+            model.zero_grad(set_to_none=True)
+            for x in backwards:
+                model(**x).loss.backward()
+        assert fast.bert.embeddings.word_embeddings.weight.grad.is_sparse
+        rows.dense()
+        got, want = fast.bert.embeddings.word_embeddings.weight.grad, stock.bert.embeddings.word_embeddings.weight.grad
+        assert not got.is_sparse and got.data_ptr() == rows.buffer.data_ptr()
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+        assert want[0].abs().sum() == 0 and got[0].abs().sum() == 0  # [PAD] (id 0)
+    assert got[40].abs().sum() > 0 and got[50].abs().sum() > 0  # the second step's tokens, both backwards'
+    assert got[11].abs().sum() == 0  # the first step's, zeroed

@@ -13,6 +13,11 @@ Two independent savings, both giving the logits, loss and gradients of the stock
   that layer computes its query, attention output and feed-forward for [CLS] alone; keys
   and values still come from every token. flash-attn's `last_layer_subset`.
 
+With unpad, training can also skip the vocabulary rows a batch does not use:
+`EmbeddingGrad` has backward give the word embeddings a sparse gradient (the batch's own
+tokens) and writes it into a kept dense buffer for AdamW, zeroing only the rows the
+previous step wrote, instead of zero-filling a fresh (vocab, hidden) tensor every step.
+
 On MiniLM and a 2-core CPU the two together make a training step 1.22-1.26x faster than
 the stock model on GLUE's length-grouped batches (BENCHMARKS.md).
 
@@ -132,3 +137,30 @@ def attend(sa, q, k, v, mask):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=sa.scaling)
     weights = torch.matmul(q, k.transpose(2, 3)) * sa.scaling + mask
     return torch.matmul(F.dropout(weights.softmax(-1), p, sa.training), v)
+
+
+class EmbeddingGrad:
+    """The word-embedding gradient by rows. Backward gives a sparse gradient for the tokens
+    of the batch (a few hundred of MiniLM's 30,522 rows); `dense()`, called once per
+    optimizer step after the last backward, writes it into a kept dense buffer, after
+    zeroing the rows the step before wrote. The same gradient as the stock one without a
+    47 MB zero fill per step (about 4% of a CPU step). Not with DDP, whose hooks want a
+    dense gradient from backward."""
+
+    def __init__(self, model):
+        embedding = model.bert.embeddings.word_embeddings
+        embedding.sparse = True  # padding_idx rows get no gradient, as with the dense one
+        self.weight = embedding.weight
+        self.buffer = torch.zeros_like(self.weight)
+        self.rows = None
+
+    def dense(self) -> None:
+        grad = self.weight.grad
+        if grad is None or not grad.is_sparse:
+            return
+        grad = grad.coalesce()  # repeated tokens (and accumulation steps) summed
+        if self.rows is not None:
+            self.buffer.index_fill_(0, self.rows, 0.0)
+        self.rows = grad.indices()[0]
+        self.buffer.index_copy_(0, self.rows, grad.values())
+        self.weight.grad = self.buffer

@@ -222,6 +222,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     model.train()
     # padding and, in the last layer, the rows besides [CLS] are skipped (the same results)
     lean = encoder.enable(model, cfg.unpad, cfg.cls_only)
+    # and the word embeddings' gradient covers the batch's tokens only (one process, eager)
+    embedding_grad = encoder.EmbeddingGrad(model) if lean and cfg.unpad and not (d.enabled or cfg.compile) else None
     rows = (f"{'real tokens' if cfg.unpad else 'padded batches'}, last layer on "
             f"{'[CLS] only' if cfg.cls_only else 'every token'}") if lean else "the stock forward"
     ddp = dist.wrap_ddp(model, device)  # the same initial weights everywhere (DDP broadcasts rank 0's)
@@ -336,6 +338,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
                 prog.update(samples=n)
                 if accumulating:
                     continue
+                if embedding_grad:
+                    embedding_grad.dense()
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 scaler.step(optimizer)
