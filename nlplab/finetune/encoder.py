@@ -18,8 +18,8 @@ With unpad, training can also skip the vocabulary rows a batch does not use:
 tokens) and writes it into a kept dense buffer for AdamW, zeroing only the rows the
 previous step wrote, instead of zero-filling a fresh (vocab, hidden) tensor every step.
 
-On MiniLM and a 2-core CPU the two together make a training step 1.22-1.26x faster than
-the stock model on GLUE's length-grouped batches (BENCHMARKS.md).
+On MiniLM, 2 CPU threads, GLUE's length-grouped batches, the three together train 1.16-1.20x
+as many samples/s as the stock forward in the same loop (BENCHMARKS.md, session 6).
 
     from nlplab.finetune import encoder
     encoder.enable(model)    # True when applied; False leaves the model as it was
