@@ -17,9 +17,9 @@ def bert(attn="sdpa", **kw):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
+    kw = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, **kw}
     conf = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=3,
-                      attn_implementation=attn, **kw)
+                      num_labels=3, attn_implementation=attn, **kw)
     return BertForSequenceClassification(conf)
 
 
@@ -157,3 +157,36 @@ def test_embedding_grad_by_rows_equals_the_dense_one_step_after_step():
         assert want[0].abs().sum() == 0 and got[0].abs().sum() == 0  # [PAD] (id 0)
     assert got[40].abs().sum() > 0 and got[50].abs().sum() > 0  # the second step's tokens, both backwards'
     assert got[11].abs().sum() == 0  # the first step's, zeroed
+
+
+def test_cpu_dropout_keeps_1_minus_p_unbiased_seeded_and_backpropagates_its_mask():
+    x = torch.ones(1000, 1000, requires_grad=True)
+    torch.manual_seed(3)
+    y = encoder.dropout(x, 0.1)
+    scale = torch.tensor(65536 / 58982)  # p = 6554 / 65536, the nearest step to 0.1
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 58982 / 65536) < 0.002
+    assert set(y.unique().tolist()) == {0.0, scale.item()}
+    assert abs(y.mean().item() - 1.0) < 0.003
+    torch.manual_seed(3)
+    torch.testing.assert_close(encoder.dropout(x, 0.1), y, atol=0, rtol=0)  # the same seed, the same mask
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept * scale)
+    assert encoder.dropout(x, 0.1, training=False) is x and encoder.dropout(x, 0.0) is x
+
+
+def test_the_model_s_dropouts_and_cpu_training_attention_use_it(monkeypatch):
+    """enable() routes every nn.Dropout of the model through encoder.dropout; and in CPU
+    training with attention dropout, attention runs as matrix products that give SDPA's
+    result when the dropout keeps everything."""
+    model = bert(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    stock = copy.deepcopy(model).eval()
+    assert encoder.enable(model)
+    torch.manual_seed(0)
+    assert set(model.dropout(torch.ones(1000)).unique().tolist()) <= {0.0, torch.tensor(65536 / 58982).item()}
+    model.train()
+    drawn = []
+    monkeypatch.setattr(encoder, "dropout", lambda x, p, training=True: drawn.append(p) or x)
+    x = batch()
+    torch.testing.assert_close(model(**x).logits, stock(**x).logits, atol=1e-6, rtol=1e-5)
+    assert drawn.count(0.1) >= 2 * 2 + 1  # attention and 2 hidden dropouts a layer (not counting embeddings)

@@ -13,6 +13,12 @@ Two independent savings, both giving the logits, loss and gradients of the stock
   that layer computes its query, attention output and feed-forward for [CLS] alone; keys
   and values still come from every token. flash-attn's `last_layer_subset`.
 
+Dropout on a CPU draws its masks 16 bits a position from one int64 stream (`dropout`),
+where torch's `bernoulli_` draws a double each and takes 8-10% of a 2-thread training step;
+p is rounded to a multiple of 1/65536 and the scale is exact, so the output stays unbiased.
+Attention on a CPU in training therefore runs as plain matrix products with that dropout
+(torch's SDPA falls back to the same math there anyway). On a GPU both stay torch's.
+
 With unpad, training can also skip the vocabulary rows a batch does not use:
 `EmbeddingGrad` has backward give the word embeddings a sparse gradient (the batch's own
 tokens) and writes it into a kept dense buffer for AdamW, zeroing only the rows the
@@ -51,7 +57,7 @@ def applies(model) -> bool:
     return (type(model) is BertForSequenceClassification and model.bert.pooler is not None
             and c._attn_implementation in ATTENTION and not c.is_decoder and not c.add_cross_attention
             and not c.chunk_size_feed_forward and not c.output_hidden_states and not c.output_attentions
-            and not model.is_gradient_checkpointing)
+            and not any(getattr(layer, "gradient_checkpointing", False) for layer in model.bert.encoder.layer))
 
 
 def enable(model, unpad: bool = True, cls_only: bool = True) -> bool:
@@ -59,6 +65,9 @@ def enable(model, unpad: bool = True, cls_only: bool = True) -> bool:
     if not (unpad or cls_only) or not applies(model):
         return False
     bert = model.bert
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.forward = types.MethodType(dropout_forward, module)
     bert._stock_forward = bert.forward
     bert.forward = types.MethodType(functools.partial(forward, unpad=unpad, cls_only=cls_only), bert)
     return True
@@ -90,11 +99,9 @@ def forward(bert, input_ids=None, attention_mask=None, token_type_ids=None, posi
         cls = torch.cumsum(lengths, 0) - lengths
     else:
         rows, cls = None, torch.arange(0, b * t, t, device=x.device)
-    if bert.config._attn_implementation == "sdpa":
-        mask = keep[:, None, None, :]
-    else:  # eager: additive
-        mask = torch.zeros(b, 1, 1, t, dtype=x.dtype, device=x.device)
-        mask = mask.masked_fill(~keep[:, None, None, :], torch.finfo(x.dtype).min)
+    # the padding mask as SDPA takes it (True: attend) and as a term added to the scores
+    mask = (keep[:, None, None, :], torch.zeros(b, 1, 1, t, dtype=x.dtype, device=x.device).masked_fill(
+        ~keep[:, None, None, :], torch.finfo(x.dtype).min))
     layers = bert.encoder.layer
     for i, layer in enumerate(layers):
         last = cls_only and i == len(layers) - 1
@@ -133,10 +140,27 @@ def layer_forward(layer, x, grid, mask, cls=None):
 
 def attend(sa, q, k, v, mask):
     p = sa.dropout.p if sa.training else 0.0
-    if sa.config._attn_implementation == "sdpa":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=sa.scaling)
-    weights = torch.matmul(q, k.transpose(2, 3)) * sa.scaling + mask
-    return torch.matmul(F.dropout(weights.softmax(-1), p, sa.training), v)
+    if sa.config._attn_implementation == "sdpa" and not (p and q.device.type == "cpu"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[0], dropout_p=p, scale=sa.scaling)
+    # eager, and CPU training with dropout: the math SDPA would run there, with the fast dropout
+    weights = torch.matmul(q, k.transpose(2, 3)) * sa.scaling + mask[1]
+    return torch.matmul(dropout(weights.softmax(-1), p, sa.training), v)
+
+
+def dropout_forward(module, x):
+    """nn.Dropout.forward, with `dropout` below."""
+    return dropout(x, module.p, module.training)
+
+
+def dropout(x, p: float, training: bool = True):
+    """F.dropout; on a CPU with masks from 16 random bits a position (p in steps of 1/65536)."""
+    if not training or p == 0.0 or x.device.type != "cpu" or p >= 1.0:
+        return F.dropout(x, p, training)
+    n = x.numel()
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, 2**63 - 1)
+    drop = round(p * 65536)
+    keep = bits.view(torch.int16)[:n].view(x.shape) >= drop - 32768  # P(keep) = (65536 - drop) / 65536
+    return x * keep * (65536 / (65536 - drop))
 
 
 class EmbeddingGrad:
