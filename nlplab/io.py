@@ -256,6 +256,27 @@ def iter_texts(layout: Layout, on_error: str = "fail", skipped: list | None = No
             yield text
 
 
+@contextmanager
+def regular_file(path: str):
+    """`path`, or, for standard input (`-`) or a pipe (`/dev/stdin`, `<(...)`), a temporary
+    copy of it: readers that open a file twice (the header, then the rows) would find a
+    pipe empty the second time and silently read nothing."""
+    if path != "-" and (not Path(path).exists() or Path(path).is_file()):
+        yield path
+        return
+    suffix = "" if path == "-" else Path(path).suffix
+    with tempfile.NamedTemporaryFile(prefix="nlplab-input-", suffix=suffix) as copy:
+        src = sys.stdin.buffer if path == "-" else open(path, "rb")
+        try:
+            while chunk := src.read(1 << 20):
+                copy.write(chunk)
+        finally:
+            if src is not sys.stdin.buffer:
+                src.close()
+        copy.flush()
+        yield copy.name
+
+
 # mkstemp makes its file private (0600); outputs get the permissions any new file gets.
 _UMASK = os.umask(0)
 os.umask(_UMASK)

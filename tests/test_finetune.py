@@ -413,3 +413,27 @@ def test_a_bf16_checkpoint_is_fine_tuned_in_float32(finished, glue, tmp_path):
     run(cfg, progress=False)
     got = load_file(tmp_path / "r" / "model.safetensors")
     assert {t.dtype for t in got.values() if t.is_floating_point()} == {torch.float32}
+
+
+def test_predict_reads_standard_input_and_pipes_once(finished, tmp_path, capsys, monkeypatch):
+    """`-` and a pipe (a FIFO here, as `<(...)` or /dev/stdin give) are read once into a
+    temporary copy: every row is labelled, none silently lost to a second open."""
+    import io as stdio
+    import os
+    import threading
+
+    table = b"sentence\na gorgeous , witty movie .\nthe worst film .\n"
+    monkeypatch.setattr("sys.stdin", stdio.TextIOWrapper(stdio.BytesIO(table)))
+    code, _, err = run_cli("finetune", "predict", finished, "-", "--format", "tsv", "-o", tmp_path / "s.tsv",
+                           capsys=capsys)
+    assert code == 0 and "2 rows labelled" in err
+    assert [r.split("\t")[1] for r in (tmp_path / "s.tsv").read_text().splitlines()[1:]] == [
+        "a gorgeous , witty movie .", "the worst film ."]
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"one\ntwo\nthree\n"))
+    writer.start()
+    code, _, err = run_cli("finetune", "predict", finished, fifo, "-o", tmp_path / "f.tsv", capsys=capsys)
+    writer.join()
+    assert code == 0 and "3 rows labelled" in err
+    assert [r.split("\t")[1] for r in (tmp_path / "f.tsv").read_text().splitlines()[1:]] == ["one", "two", "three"]

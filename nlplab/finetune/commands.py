@@ -45,7 +45,7 @@ def add_commands(sub):
 
     q = ss.add_parser("predict", help="label a file with a finished run: prediction and class probabilities per row")
     q.add_argument("run", help="run folder (-o of `nlplab finetune`)")
-    q.add_argument("input", help="txt (one text per line), tsv, csv or jsonl file")
+    q.add_argument("input", help="txt (one text per line), tsv, csv or jsonl file; - or a pipe: standard input")
     q.add_argument("-o", "--output", required=True, help="tsv: row, text(s), prediction, p_<label>...")
     q.add_argument("--text", help="text column (default: the column the run was trained on)")
     q.add_argument("--text-pair", help="second text column for pair tasks (default: as trained)")

@@ -120,7 +120,8 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
     """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
     class; one row per input row, in order. Returns the row count."""
     cols = default_columns(run)
-    s = read_input(path, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
+    with io.regular_file(path) as readable:  # a pipe or `-` is read once, into a temporary copy
+        s = read_input(readable, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
     if cols[1] and s.texts_b is None:
         raise NlplabError(f"{path}: {run.labels['task']} is a pair task; give the second text with --text-pair COL")
     probs = run.scores(s.texts_a, s.texts_b, batch_size) if s.texts_a else np.zeros((0, len(run.classes)))
