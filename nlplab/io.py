@@ -257,11 +257,12 @@ def iter_texts(layout: Layout, on_error: str = "fail", skipped: list | None = No
 
 
 @contextmanager
-def regular_file(path: str):
+def regular_file(path: str, stdin_ok: bool = False):
     """`path`, or, for standard input (`-`) or a pipe (`/dev/stdin`, `<(...)`), a temporary
     copy of it: readers that open a file twice (the header, then the rows) would find a
-    pipe empty the second time and silently read nothing."""
-    if path != "-" and (not Path(path).exists() or Path(path).is_file()):
+    pipe empty the second time and silently read nothing. `stdin_ok`: the caller streams
+    `-` itself, so it is passed through."""
+    if (path == "-" and stdin_ok) or (path != "-" and (not Path(path).exists() or Path(path).is_file())):
         yield path
         return
     suffix = "" if path == "-" else Path(path).suffix

@@ -311,3 +311,22 @@ def test_atomic_outputs_get_ordinary_permissions(tmp_path, monkeypatch):
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == want
     assert (tmp_path / "b.bin").stat().st_mode & 0o777 == want
     assert (tmp_path / "a.txt").read_text() == "x\n"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_pipe_is_read_once_and_every_row_kept(tmp_path, capsys, workers):
+    """A FIFO (what `<(...)` and /dev/stdin are) opened twice would give its rows to the
+    first open only: the input is copied once to a temporary file, so all 3 rows come out."""
+    import os
+    import threading
+
+    fifo = tmp_path / "in.txt"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"Hello world.\nSecond line here.\nThird one!\n"))
+    writer.start()
+    out = tmp_path / "out.txt"
+    code, _, err = run_cli("preprocess", fifo, "--lang", "en", "--workers", str(workers), "--no-progress", "-o", out,
+                           capsys=capsys)
+    writer.join()
+    assert code == 0 and "3 of 3 rows" in err
+    assert out.read_text().splitlines() == ["hello world .", "second line here .", "third one !"]
