@@ -128,9 +128,10 @@ def cmd_sentences(args) -> int:
         return 0
     if not args.input or not args.output:
         raise NlplabError("give INPUT and -o OUTPUT, or --text")
+    layout = io.inspect(args.input, "txt")
     docs = sents = 0
-    with io.regular_file(args.input, stdin_ok=True) as path, io.atomic_output(args.output, "w") as out:
-        for start, lines, _ in io.read_chunks(io.inspect(path, "txt")):  # a pipe: read once, from a copy
+    with io.atomic_output(args.output, "w") as out:
+        for start, lines, _ in io.read_chunks(layout):
             for i, raw in enumerate(lines, start):
                 try:
                     text = raw.decode("utf-8").strip()

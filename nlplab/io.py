@@ -7,9 +7,11 @@ quoting off, as GLUE and NSMC need: quotes inside sentences are data.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import os
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -60,9 +62,12 @@ def _open(path: str):
 
 def inspect(path: str, fmt: str | None = None, column: str | None = None, no_header: bool = False,
             need_column: bool = True) -> Layout:
-    """Read the header (first line) of `path` and find the text column."""
+    """Read the header (first line) of `path` and find the text column. A pipe is read
+    from a copy (`layout.path`), as is `-` holding a table: see `_copy`."""
     if path != "-" and not Path(path).exists():
         raise NlplabError(f"{path}: no such file; check the path")
+    if path != "-" and stat.S_ISFIFO(os.stat(path).st_mode):
+        path = _copy(path)
     first = b""
     if path != "-":
         with _open(path) as f:
@@ -75,8 +80,8 @@ def inspect(path: str, fmt: str | None = None, column: str | None = None, no_hea
         if column is not None:
             raise NlplabError(f"{path}: --column needs a tsv, csv or jsonl file; pass --format tsv|csv|jsonl")
         return layout
-    if path == "-":
-        raise NlplabError("reading tsv/csv/jsonl from standard input is not supported; give a file path")
+    if path == "-":  # the header, then the rows: from a copy
+        return inspect(_copy(path), fmt, column, no_header, need_column)
     if not first:
         return layout  # empty file: nothing to read, output will be empty too
     try:
@@ -129,6 +134,29 @@ def _pick(path: str, columns: list[str], column: str | None, need: bool) -> str 
     if column not in columns:
         raise NlplabError(f"{path}: no column {column!r}; columns: {', '.join(columns)}")
     return column
+
+
+_COPIES: dict[tuple, str] = {}
+
+
+def _copy(path: str) -> str:
+    """A temporary copy of a pipe (`/dev/stdin`, `<(...)`, a FIFO) or of `-`, made once per
+    pipe and removed at exit. Readers open a file twice (the header here, then the rows),
+    and a pipe's second open would find it empty: every row silently lost."""
+    key = ("-",) if path == "-" else (path, os.stat(path).st_dev, os.stat(path).st_ino)
+    if key not in _COPIES:
+        fd, copy = tempfile.mkstemp(prefix="nlplab-pipe-", suffix="" if path == "-" else Path(path).suffix)
+        atexit.register(os.unlink, copy)
+        src = sys.stdin.buffer if path == "-" else open(path, "rb")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+        finally:
+            if src is not sys.stdin.buffer:
+                src.close()
+        _COPIES[key] = copy
+    return _COPIES[key]
 
 
 def read_chunks(layout: Layout, chunk_bytes: int = 1 << 18):
@@ -254,28 +282,6 @@ def iter_texts(layout: Layout, on_error: str = "fail", skipped: list | None = No
             skipped.extend(bad)
         for _, _, text in records:
             yield text
-
-
-@contextmanager
-def regular_file(path: str, stdin_ok: bool = False):
-    """`path`, or, for standard input (`-`) or a pipe (`/dev/stdin`, `<(...)`), a temporary
-    copy of it: readers that open a file twice (the header, then the rows) would find a
-    pipe empty the second time and silently read nothing. `stdin_ok`: the caller streams
-    `-` itself, so it is passed through."""
-    if (path == "-" and stdin_ok) or (path != "-" and (not Path(path).exists() or Path(path).is_file())):
-        yield path
-        return
-    suffix = "" if path == "-" else Path(path).suffix
-    with tempfile.NamedTemporaryFile(prefix="nlplab-input-", suffix=suffix) as copy:
-        src = sys.stdin.buffer if path == "-" else open(path, "rb")
-        try:
-            while chunk := src.read(1 << 20):
-                copy.write(chunk)
-        finally:
-            if src is not sys.stdin.buffer:
-                src.close()
-        copy.flush()
-        yield copy.name
 
 
 # mkstemp makes its file private (0600); outputs get the permissions any new file gets.

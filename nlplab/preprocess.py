@@ -280,13 +280,8 @@ def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Su
         raise NlplabError("give an INPUT file and -o OUTPUT")
     if cfg.input != "-" and cfg.output != "-" and os.path.abspath(cfg.input) == os.path.abspath(cfg.output):
         raise NlplabError(f"{cfg.output}: output would overwrite the input; choose another -o path")
-    with io.regular_file(cfg.input, stdin_ok=True) as path:  # a pipe is read once, into a temporary copy
-        return _run(cfg, path, progress, encoder)
-
-
-def _run(cfg: PreprocessConfig, path: str, progress: bool | None, encoder) -> Summary:
     column = cfg.column
-    layout = io.inspect(path, cfg.format, column, cfg.no_header)
+    layout = io.inspect(cfg.input, cfg.format, column, cfg.no_header)
     if cfg.output_column and layout.format == "txt":
         raise NlplabError("--output-column needs a tsv, csv or jsonl file (txt rows have one column)")
     proc = Preprocessor(cfg, layout, encoder)
@@ -298,7 +293,7 @@ def _run(cfg: PreprocessConfig, path: str, progress: bool | None, encoder) -> Su
     if log:
         log.info("nlplab preprocess\n%s", yaml.safe_dump(asdict(cfg), sort_keys=False, allow_unicode=True))
     summary = Summary()
-    total = os.path.getsize(path) if path != "-" else None
+    total = os.path.getsize(layout.path) if layout.path != "-" else None  # a pipe's copy has a size
     try:
         with io.atomic_output(cfg.output) as out, \
                 Progress(total, ("rows", "tokens"), log=log, desc="preprocess", enabled=progress) as bar:

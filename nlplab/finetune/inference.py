@@ -99,8 +99,8 @@ def read_input(path: str, text: str | None, text_pair: str | None, fmt: str | No
                no_header: bool = False) -> Split:
     """Texts (and pairs) of a txt file (one text per line) or a tsv/csv/jsonl column."""
     layout = io.inspect(path, fmt, None, no_header, need_column=False)
-    if layout.format == "txt" and text is not None:  # a .txt that is really a table (NSMC) has a tab in line 1
-        with open(path, "rb") as f:
+    if layout.format == "txt" and text is not None and layout.path != "-":  # a .txt table (NSMC): a tab in line 1
+        with open(layout.path, "rb") as f:
             if b"\t" in f.readline():
                 layout = io.inspect(path, fmt, text, no_header)
     if layout.format == "txt":
@@ -120,8 +120,7 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
     """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
     class; one row per input row, in order. Returns the row count."""
     cols = default_columns(run)
-    with io.regular_file(path) as readable:  # a pipe or `-` is read once, into a temporary copy
-        s = read_input(readable, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
+    s = read_input(path, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
     if cols[1] and s.texts_b is None:
         raise NlplabError(f"{path}: {run.labels['task']} is a pair task; give the second text with --text-pair COL")
     probs = run.scores(s.texts_a, s.texts_b, batch_size) if s.texts_a else np.zeros((0, len(run.classes)))

@@ -224,7 +224,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     lean = encoder.enable(model, cfg.unpad, cfg.cls_only)
     # and the word embeddings' gradient covers the batch's tokens only (one process, eager)
     embedding_grad = encoder.EmbeddingGrad(model) if lean and cfg.unpad and not (d.enabled or cfg.compile) else None
-    rows = (f"{'real tokens' if cfg.unpad else 'padded batches'}, last layer on "
+    encoder_on = (f"{'real tokens' if cfg.unpad else 'padded batches'}, last layer on "
             f"{'[CLS] only' if cfg.cls_only else 'every token'}") if lean else "the stock forward"
     ddp = dist.wrap_ddp(model, device)  # the same initial weights everywhere (DDP broadcasts rank 0's)
     if d.enabled:
@@ -245,7 +245,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     scaler = torch.amp.GradScaler(enabled=cfg.fp16)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model: %s (%.1fM parameters, encoder on %s), %d steps (%d per epoch), warmup %d, device %s",
-             cfg.model, n_params / 1e6, rows, total, steps_per_epoch, warmup, device)
+             cfg.model, n_params / 1e6, encoder_on, total, steps_per_epoch, warmup, device)
     log.info("global batch %d = %d per device x %d processes x %d accumulation", batch_size * d.world * cfg.grad_accum,
              batch_size, d.world, cfg.grad_accum)
     step_fn = torch.compile(ddp, dynamic=True) if cfg.compile else ddp  # dynamic: batches vary in length
