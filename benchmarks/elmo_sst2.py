@@ -55,12 +55,12 @@ def sentence_features(bilm, sentences: list[str], batch_size: int) -> dict[str, 
     return {"elmo_mix": np.stack(mix), "elmo_layer0": np.stack(layer0)}
 
 
-def fit_score(X_train, y_train, X_dev, y_dev, dense: bool, seed: int) -> float:
+def fit_score(X_train, y_train, X_dev, y_dev, dense: bool, seed: int, jobs: int = 1) -> float:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    clf = LogisticRegressionCV(Cs=10, cv=5, max_iter=3000, random_state=seed)
+    clf = LogisticRegressionCV(Cs=10, cv=5, max_iter=3000, random_state=seed, n_jobs=jobs)
     model = make_pipeline(StandardScaler(), clf) if dense else clf
     model.fit(X_train, y_train)
     return float((model.predict(X_dev) == y_dev).mean())
@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the classifier's cross-validation folds")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "elmo_sst2.json"))
     args = ap.parse_args()
     if args.write_lm_corpus:
@@ -129,9 +130,9 @@ def main() -> None:
                 if name == "bow":
                     vec = CountVectorizer(tokenizer=tok, lowercase=False, binary=True, token_pattern=None)
                     X_train = vec.fit_transform([train_x[i] for i in idx])
-                    accs.append(fit_score(X_train, train_y[idx], vec.transform(dev_x), dev_y, False, seed))
+                    accs.append(fit_score(X_train, train_y[idx], vec.transform(dev_x), dev_y, False, seed, args.jobs))
                 else:
-                    accs.append(fit_score(feats["train"][name][idx], train_y[idx], feats["dev"][name], dev_y, True, seed))
+                    accs.append(fit_score(feats["train"][name][idx], train_y[idx], feats["dev"][name], dev_y, True, seed, args.jobs))
             row[name] = {"mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                          "runs": accs}
             print(f"train {size:>6,}  {name:<12} dev accuracy {row[name]['mean']:.4f} ± {row[name]['std']:.4f}",

@@ -20,6 +20,7 @@ Data: ../shared/data/ptb/{train,valid,test}.txt and wikitext-2/{train.reordered,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -41,11 +42,13 @@ CORPORA = {"ptb": ("ptb", "train.txt"), "wikitext2": ("wikitext-2", "train.reord
 class PlainLM(nn.Module):
     """pytorch/examples word_language_model RNNModel('LSTM', tied=True)."""
 
-    def __init__(self, vocab: int, dim: int, layers: int, dropout: float):
+    def __init__(self, vocab: int, dim: int, layers: int, dropout: float, variational: bool = False):
         super().__init__()
-        self.drop = nn.Dropout(dropout)
+        from nlplab.lm.model import LockedDropout
+
+        self.drop = LockedDropout(dropout) if variational else nn.Dropout(dropout)
         self.encoder = nn.Embedding(vocab, dim)
-        self.rnn = nn.LSTM(dim, dim, layers, dropout=dropout, batch_first=True)
+        self.rnn = nn.LSTM(dim, dim, layers, dropout=0.0 if variational else dropout, batch_first=True)
         self.decoder = nn.Linear(dim, vocab)
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
@@ -54,6 +57,18 @@ class PlainLM(nn.Module):
     def forward(self, x, state=None):
         y, state = self.rnn(self.drop(self.encoder(x)), state)
         return self.decoder(self.drop(y)), state
+
+
+def setting(text: str) -> tuple[str, object]:
+    """--set hidden_dim=1500 -> ("hidden_dim", 1500); values read as YAML scalars."""
+    import yaml
+
+    from nlplab.lm.config import LMConfig
+
+    key, sep, value = text.partition("=")
+    if not sep or key not in LMConfig.__dataclass_fields__:
+        raise argparse.ArgumentTypeError(f"{text!r}: write KEY=VALUE with an LMConfig field as KEY")
+    return key, yaml.safe_load(value)
 
 
 def plain_params(vocab: int, dim: int, layers: int) -> int:
@@ -75,7 +90,7 @@ def train_plain(cfg, corpora: dict, vocab_size: int, dim: int, device) -> dict:
     from nlplab.lm.train import make_optimizer, make_scheduler, seed_everything
 
     seed_everything(cfg.seed)
-    model = PlainLM(vocab_size, dim, 2, cfg.dropout).to(device)
+    model = PlainLM(vocab_size, dim, 2, cfg.dropout, cfg.variational).to(device)
     train_b = data.batches(corpora["train"], "stream", cfg.batch_size, cfg.bptt, device)
     eval_b = {s: data.batches(corpora[s], "stream", cfg.eval_batch_size, cfg.bptt, device, eval_=True) for s in ("valid", "test")}
     optimizer = make_optimizer(cfg, model, device)
@@ -144,8 +159,8 @@ def bench_corpus(name: str, args, tmp: Path) -> dict:
              "valid": slice_file(SHARED / folder / "valid.txt", lines[1], tmp),
              "test": slice_file(SHARED / folder / "test.txt", lines[1], tmp)}
     over = {"epochs": args.epochs, "max_steps": 100 if args.quick else args.max_steps, "device": args.device,
-            "mode": "stream", "log_every": 50, "checkpoint_every": 10**9}
-    cfg = LMConfig(**{**preset(args.preset), **{k: v for k, v in over.items() if v is not None},
+            "max_minutes": args.max_minutes, "mode": "stream", "log_every": 50, "checkpoint_every": 10**9}
+    cfg = LMConfig(**{**preset(args.preset), **dict(args.set), **{k: v for k, v in over.items() if v is not None},
                       "train": files["train"], "valid": files["valid"], "test": files["test"], "output": str(tmp / f"bilm-{name}")})
     device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
 
@@ -154,7 +169,8 @@ def bench_corpus(name: str, args, tmp: Path) -> dict:
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
     s = run(cfg, progress=False)
-    bilm = {"parameters": s["parameters"], "steps": s["steps"], "seconds": time.perf_counter() - t,
+    bilm = {"parameters": s["parameters"], "forward_parameters": s["forward_parameters"], "steps": s["steps"],
+            "epochs": s["epochs"], "stopped": s["stopped"], "seconds": time.perf_counter() - t,
             "valid": {k: s["best"][k] for k in ("forward_ppl", "backward_ppl", "mean_ppl")},
             "test": {k: s["test"][k] for k in ("forward_ppl", "backward_ppl", "mean_ppl")},
             "tokens_per_s_median": s["tokens_per_s_median"], "data_fraction": s["data_fraction"],
@@ -162,7 +178,9 @@ def bench_corpus(name: str, args, tmp: Path) -> dict:
     # the numbers as soon as they exist: a run cut at its time budget (benchmarks/gpu/run.sh) still reports them
     print(f"[{name}] biLM done in {bilm['seconds']:.0f}s: {json.dumps(bilm)}", file=sys.stderr, flush=True)
 
-    # (b) the plain LSTM LM with as many parameters, same vocabulary, batches and budget
+    # (b) the plain LSTM LM with as many parameters, same vocabulary, batches and budget: the
+    # biLM's steps (with --max-minutes the biLM's clock decides where both stop)
+    cfg = dataclasses.replace(cfg, max_steps=s["steps"])
     tok = TextTokenizer()
     train_tokens = data.read(files["train"], tok)
     vocab = Vocab.build(train_tokens.counts(), cfg.min_count, cfg.max_vocab)
@@ -184,6 +202,9 @@ def main() -> None:
     ap.add_argument("--preset", default="small", help="nlplab/configs/lm.yaml preset (word encoder presets compare best)")
     ap.add_argument("--epochs", type=int, help="epochs for both models (default: the preset's)")
     ap.add_argument("--max-steps", type=int, help="cap on steps for both models")
+    ap.add_argument("--max-minutes", type=float, help="time budget of the biLM; the plain LM then runs as many steps")
+    ap.add_argument("--set", action="append", default=[], type=setting, metavar="KEY=VALUE",
+                    help="override one LMConfig field of the preset (repeatable), e.g. --set hidden_dim=1500")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--quick", action="store_true", help="PTB only, 3,000 train / 300 valid+test lines, 100 steps each")
@@ -202,6 +223,7 @@ def main() -> None:
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "quick": args.quick, "preset": args.preset, "epochs": args.epochs,
+                               "set": dict(args.set), "max_minutes": args.max_minutes,
                                "results": results}, indent=1) + "\n", encoding="utf-8")
     print(f"\nmachine: {machine}; preset {args.preset}{' (quick)' if args.quick else ''}\n")
     print("| corpus | model | params | valid fwd | valid bwd | test fwd | test bwd | tokens/s | data % | peak GPU MB |")

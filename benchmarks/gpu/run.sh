@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run on the GPU machine (device tool, carry [".devdata", ".whl"]). A task is lent 15 minutes of
 # device time in all, the machine's start included, so the first call is the one that fits:
-#   bash benchmarks/gpu/run.sh all        # finetune (seed 1) then lm, each cut at its budget (~8 min)
+#   bash benchmarks/gpu/run.sh all        # issue 6 (and issue 5's timings) in one call, ~9.5 min: see below
 # and, with time left in a later task, one part per call:
 #   bash benchmarks/gpu/run.sh finetune   # finetune_vs_trainer --full --bf16: SST-2, MRPC (~8 min)
 #   bash benchmarks/gpu/run.sh quality    # finetune_quality, 3 seeds, bf16, full data (~8 min)
@@ -23,13 +23,49 @@ case "${1:?part: all, finetune, quality or lm}" in
                 --out "$OUT/finetune_quality_gpu.json" 2>&1 | tee "$OUT/finetune_quality_gpu.log" ;;
   lm)       python3 benchmarks/lm.py --corpus ptb --preset elmo-small --device cuda \
                 --json "$OUT/lm_ptb_gpu.json" 2>&1 | tee "$OUT/lm_ptb_gpu.log" ;;
-  all)      # each part cut at its budget (seconds); its log comes back even when cut
-            timeout "${FINETUNE_BUDGET:-240}" python3 benchmarks/finetune_vs_trainer.py --full --bf16 --tasks SST-2,MRPC \
-                --seeds 1 --out "$OUT/finetune_vs_trainer_gpu.json" > "$OUT/finetune_vs_trainer_gpu.log" 2>&1 \
-                || echo "finetune part ended with exit $?" | tee -a "$OUT/finetune_vs_trainer_gpu.log"
-            timeout "${LM_BUDGET:-240}" python3 benchmarks/lm.py --corpus ptb --preset elmo-small --device cuda --epochs 10 \
-                --json "$OUT/lm_ptb_gpu.json" > "$OUT/lm_ptb_gpu.log" 2>&1 \
-                || echo "lm part ended with exit $?" | tee -a "$OUT/lm_ptb_gpu.log"
-            tail -n 20 "$OUT"/*.log ;;
+  all)      # issue 6 first, in one call (~9.5 min): A) biLM throughput and peak memory, alone on the GPU;
+            # B) at once, sharing it: two PTB runs for the < 78.4 target, WikiText-2 biLM vs plain LSTM,
+            # an elmo-small biLM for the SST-2 features check, and the issue 5 finetune timings.
+            # Every job is cut at its budget; results are packed into $OUT/results.tgz every 45 s.
+            RES=/tmp/res; mkdir -p "$RES"; T0=$SECONDS; TOTAL=${TOTAL:-555}
+            export OMP_NUM_THREADS=3
+            pack() { tar -C "$RES" -czf "$OUT/results.tgz.part" --exclude='*.pt' --exclude='tb' . 2>/dev/null \
+                     && mv "$OUT/results.tgz.part" "$OUT/results.tgz"; }
+            ( while sleep 45; do pack; done ) & PACKER=$!
+            for p in elmo-small:100 elmo-original:40; do
+                timeout 75 python3 benchmarks/lm.py --corpus ptb --preset "${p%:*}" --device cuda --max-steps "${p#*:}" \
+                    --json "$RES/lm_throughput_${p%:*}.json" > "$RES/lm_throughput_${p%:*}.log" 2>&1 \
+                    || echo "throughput ${p%:*} ended with exit $?" >> "$RES/lm_throughput_${p%:*}.log"
+            done
+            END=$(( $(date +%s) + TOTAL - (SECONDS - T0) ))  # every job of phase B ends by then
+            left() { local s=$(( END - $(date +%s) - ${1:-0} )); echo $(( s > 30 ? s : 30 )); }
+            mins() { python3 -c "print(round(max(0.5, ($(left) - $1) / 60 * ${2:-1}), 2))"; }
+            echo "phase B: $(left)s, training budget $(mins 45) min"
+            D=/tmp/data; LM="python3 -m nlplab lm train $D/ptb/train.txt --valid $D/ptb/valid.txt --test $D/ptb/test.txt --device cuda"
+            PIDS=()
+            timeout "$(left)" $LM --preset ptb --max-minutes "$(mins 45)" -o "$RES/ptb_a" > "$RES/ptb_a.out" 2>&1 & PIDS+=($!)
+            timeout "$(left)" $LM --preset ptb --hidden-dim 1500 --proj-dim 400 --dropout 0.45 --max-minutes "$(mins 45)" \
+                -o "$RES/ptb_b" > "$RES/ptb_b.out" 2>&1 & PIDS+=($!)
+            timeout "$(left)" python3 benchmarks/lm.py --corpus wikitext2 --preset small --device cuda --set hidden_dim=1024 \
+                --set proj_dim=256 --set epochs=40 --max-minutes "$(mins 60 0.6)" \
+                --json "$RES/lm_wikitext2_gpu.json" > "$RES/lm_wikitext2_gpu.log" 2>&1 & PIDS+=($!)
+            ( python3 benchmarks/elmo_sst2.py --write-lm-corpus /tmp/sst2lm
+              grep -v '^ *$' $D/wikitext-2/train.reordered.txt | grep -v '^ = ' >> /tmp/sst2lm/train.txt
+              timeout "$(left 150)" python3 -m nlplab lm train /tmp/sst2lm/train.txt --valid /tmp/sst2lm/valid.txt \
+                  --preset elmo-small --mode sentence --clean lowercase --min-count 2 --bptt 50 --epochs 50 --device cuda \
+                  --max-minutes "$(mins 200)" -o "$RES/elmo_sst2_lm"
+              timeout "$(left 3)" python3 benchmarks/elmo_sst2.py --run "$RES/elmo_sst2_lm" --seeds 1,2,3 --jobs 5 \
+                  --json "$RES/elmo_sst2_gpu.json" ) > "$RES/elmo_sst2_gpu.log" 2>&1 & PIDS+=($!)
+            timeout "$(left)" python3 benchmarks/finetune_vs_trainer.py --full --bf16 --tasks MRPC,SST-2 --seeds 1 \
+                --systems nlplab,trainer-dynamic,nlplab-padded,trainer-pad128 \
+                --out "$RES/finetune_vs_trainer_gpu.json" > "$RES/finetune_vs_trainer_gpu.log" 2>&1 & PIDS+=($!)
+            ( while sleep 20; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done ) \
+                > "$RES/gpu_util.log" 2>&1 & WATCH=$!
+            wait "${PIDS[@]}" 2>/dev/null || true
+            kill $WATCH $PACKER 2>/dev/null || true
+            pack || true; ls -la "$OUT"
+            for f in "$RES"/*.log "$RES"/*.out "$RES"/*/train.log; do
+                echo "== $f"; { grep -E "^\||test:|valid step|done|dev accuracy|Error|error|exit" "$f" || true; } | tail -n 8
+            done ;;
   *) echo "unknown part $1: all, finetune, quality or lm" >&2; exit 2 ;;
 esac

@@ -18,7 +18,7 @@ def add_commands(sub):
 
     p = sub.add_parser("lm", help="ELMo-style biLM: train forward+backward LSTM LMs, perplexity, contextual embeddings")
     ss = p.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
-    t = ss.add_parser("train", help="train a biLM into a run folder (presets: tiny, small, elmo-small, elmo-original)",
+    t = ss.add_parser("train", help="train a biLM into a run folder (presets: tiny, small, ptb, elmo-small, elmo-original)",
                       description="Train a biLM. Precedence: defaults < --preset < --config FILE < flags.")
     config.add_arguments(t, LMConfig, positional=("train",))
     t.add_argument("--config", help="YAML file with any of the options above; flags override it")

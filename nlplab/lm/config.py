@@ -16,12 +16,13 @@ from nlplab import NlplabError, runlog
 from nlplab.config import opt
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs" / "lm.yaml"
-PRESET_NAMES = ("tiny", "small", "elmo-small", "elmo-original")
+PRESET_NAMES = ("tiny", "small", "ptb", "elmo-small", "elmo-original")
 ELMO_FILTERS = "1:32,2:32,3:64,4:128,5:256,6:512,7:1024"  # bilm-tf options.json, 2048 filters in all
 SCHEDULERS = ("constant", "step", "cosine", "cosine-restarts", "warmup-linear", "warmup-cosine", "plateau")
 # Keys that may differ between an interrupted run and its --resume: they do not touch the
-# weights (output: the same folder may be written another way, runs/x/ or ./runs/x).
-RESUME_FREE = ("resume", "force", "output", "tracking", "tracking_uri")
+# weights (output: the same folder may be written another way, runs/x/ or ./runs/x;
+# max_minutes: a time budget, counted from each start).
+RESUME_FREE = ("resume", "force", "output", "tracking", "tracking_uri", "max_minutes")
 
 
 @dataclass
@@ -52,6 +53,8 @@ class LMConfig:
     proj_dim: int = opt(128, "projection after each LSTM layer (LSTMP), also the token encoder's output size")
     layers: int = opt(2, "LSTM layers per direction")
     dropout: float = opt(0.1, "dropout on the token encoder output, between LSTM layers and before the softmax")
+    variational: bool = opt(False, "variational dropout (Gal & Ghahramani 2016): one mask per sequence, the same at every "
+                            "position, on the token encoder output, between LSTM layers and before the softmax")
     tie: bool = opt(False, "tie the softmax weights to the input embedding (word/subword encoders)")
     softmax: str = opt("full", "full softmax, or adaptive (nn.AdaptiveLogSoftmaxWithLoss, for vocabularies over ~50k)",
                        choices=["full", "adaptive"])
@@ -61,6 +64,9 @@ class LMConfig:
     eval_batch_size: int = opt(10, "streams (or sentences) per evaluation batch; perplexities depend on it in stream mode")
     epochs: int = opt(10, "passes over the training corpus")
     max_steps: int = opt(0, "stop after this many steps (0: epochs decide; with both, whichever comes first)")
+    max_minutes: float = opt(0.0, "stop training after this many minutes (0: no limit); the run then ends as after its "
+                             "last epoch: valid, best weights, test. A time budget: pair it with a schedule that needs "
+                             "no step count (constant, plateau, step)")
     optimizer: str = opt("adam", "optimizer", choices=["adam", "adamw", "sgd", "adagrad"])
     lr: float = opt(1e-3, "peak learning rate (ELMo: adagrad 0.2; pytorch/examples: sgd 20)")
     weight_decay: float = opt(0.0, "weight decay")
@@ -95,6 +101,8 @@ class LMConfig:
                 raise NlplabError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.proj_dim >= self.hidden_dim:
             raise NlplabError(f"--proj-dim {self.proj_dim} must be smaller than --hidden-dim {self.hidden_dim} (LSTMP projects down)")
+        if self.max_minutes < 0:
+            raise NlplabError(f"--max-minutes must be 0 (no limit) or more, got {self.max_minutes}")
         if not 0 <= self.dropout < 1:
             raise NlplabError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.encoder == "subword" and not self.tokenizer:

@@ -36,6 +36,7 @@ class BiLMConfig:
     hidden_dim: int = 1024
     layers: int = 2
     dropout: float = 0.1
+    variational: bool = False  # one dropout mask per sequence, the same at every position
     char_dim: int = 16
     char_filters: list = field(default_factory=lambda: [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]])
     highway: int = 1
@@ -82,6 +83,25 @@ class CharCNN(nn.Module):
         return self.proj(self.highway(x)).view(B, T, -1)  # (B, T, P)
 
 
+class LockedDropout(nn.Module):
+    """Variational dropout (Gal & Ghahramani 2016): one mask per sequence and feature, the
+    same at every position of (B, T, D). nn.Dropout draws a new mask at every position."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or not self.p:
+            return x
+        mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - self.p).div_(1 - self.p)
+        return x * mask
+
+
+def dropout(cfg: BiLMConfig) -> nn.Module:
+    return LockedDropout(cfg.dropout) if cfg.variational else nn.Dropout(cfg.dropout)
+
+
 class LSTMStack(nn.Module):
     """One direction: layers of LSTMP, dropout between them, residual from layer 2 on."""
 
@@ -89,7 +109,7 @@ class LSTMStack(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(nn.LSTM(cfg.proj_dim, cfg.hidden_dim, proj_size=cfg.proj_dim, batch_first=True)
                                     for _ in range(cfg.layers))
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg)
 
     def forward(self, x, state=None):
         """x (B, T, P) -> every layer's output (B, T, P) and the final (h, c) of each layer."""
@@ -114,7 +134,7 @@ class BiLM(nn.Module):
             self.encoder = nn.Embedding(cfg.vocab_size, cfg.proj_dim, padding_idx=cfg.pad_id)
             nn.init.uniform_(self.encoder.weight, -0.1, 0.1)  # N(0, 1) is far too large for a tied softmax
         self.forward_lm, self.backward_lm = LSTMStack(cfg), LSTMStack(cfg)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout(cfg)
         if cfg.softmax == "adaptive":
             # tail cluster i projects to P // div**i dimensions: keep at least one
             div = 4.0

@@ -149,7 +149,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
             b.shard(d.rank, d.world) if b.stateful else b.shard(d.rank, d.world, whole=True)
     bilm_cfg = BiLMConfig(
         vocab_size=len(vocab), encoder="char" if char else "embedding", proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim,
-        layers=cfg.layers, dropout=cfg.dropout, char_dim=cfg.char_dim, char_filters=[list(f) for f in filters(cfg.char_filters)],
+        layers=cfg.layers, dropout=cfg.dropout, variational=cfg.variational, char_dim=cfg.char_dim, char_filters=[list(f) for f in filters(cfg.char_filters)],
         highway=cfg.highway, max_chars=cfg.max_chars, tie=cfg.tie, softmax=cfg.softmax,
         cutoffs=cutoffs(cfg.cutoffs, len(vocab)) if cfg.softmax == "adaptive" else [], pad_id=vocab.pad)
 
@@ -193,6 +193,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     scheduler = make_scheduler(cfg, optimizer, total)
     autocast = autocast_for(device, cfg.precision)
     n_params = sum(p.numel() for p in model.parameters())
+    n_forward = n_params - sum(p.numel() for p in model.backward_lm.parameters())  # the forward LM alone
     step, epoch0, batch0, state, history, best, stale, last_ckpt = 0, 0, 0, None, [], None, 0, None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -207,8 +208,8 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
         if d.enabled:
             dist.seed_rank(cfg.seed, d, step)
         log.info("resumed at step %d (epoch %d, batch %d)", step, epoch0, batch0)
-    log.info("model: %.2fM parameters, vocabulary %d, %d steps (%d per epoch), device %s",
-             n_params / 1e6, len(vocab), total, steps_per_epoch, device)
+    log.info("model: %.2fM parameters (forward LM %.2fM), vocabulary %d, %d steps (%d per epoch), device %s",
+             n_params / 1e6, n_forward / 1e6, len(vocab), total, steps_per_epoch, device)
     log.info("global batch %d = %d per process x %d processes", global_batch, global_batch // d.world, d.world)
 
     def record(rec: dict) -> None:
@@ -267,6 +268,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     stop = bool(cfg.early_stopping) and stale >= cfg.early_stopping  # an early-stopped run stays stopped on --resume
     window = {"nll_f": 0.0, "nll_b": 0.0, "tokens": 0, "t": time.perf_counter()}
     step_times, data_times, step_tokens = [], [], []
+    deadline, out_of_time = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf, False
     position = (epoch0, batch0)  # the next batch to read: (epoch, index)
     with Progress(total=total, counters=("tokens",), log=log, desc="lm train",
                   enabled=progress if d.is_main else False) as prog:
@@ -331,14 +333,16 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
                     stop = validate(step / steps_per_epoch)
                 if step % cfg.checkpoint_every == 0:
                     checkpoint(position)
-                if stop or step >= total:
+                out_of_time = time.perf_counter() > deadline
+                if stop or out_of_time or step >= total:
                     break
             if "valid" in eval_b and not (history and history[-1]["step"] == step):
                 stop = validate(step / steps_per_epoch) or stop
-            if stop or step >= total:
+            if stop or out_of_time or step >= total:
                 break
         rate = prog.rates()["tokens_per_s"]
-    stopped = "early_stopping" if stop else "max_steps" if cfg.max_steps and step >= cfg.max_steps else "epochs"
+    stopped = "early_stopping" if stop else "max_steps" if cfg.max_steps and step >= cfg.max_steps \
+        else "max_minutes" if out_of_time else "epochs"
     checkpoint(position)  # also after the last evaluation, so a finished run resumes to a no-op
 
     # ---- the best weights (the last ones without --valid) and the test set
@@ -349,6 +353,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
         dist.barrier()  # rank 0 has written model.pt
         model.load_state_dict(load_pt(out / "model.pt")["model"])
     summary = {"steps": step, "epochs": round(step / steps_per_epoch, 3), "stopped": stopped, "parameters": n_params,
+               "forward_parameters": n_forward,
                "vocab_size": len(vocab), "train_tokens": corpora["train"].n_tokens, "device": str(device),
                "tokens_per_s": rate, "seconds": time.perf_counter() - t0,
                "tokens_per_s_median": statistics.median(t / s for t, s in zip(step_tokens, step_times)) if step_times else None,
