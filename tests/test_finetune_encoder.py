@@ -190,3 +190,11 @@ def test_the_model_s_dropouts_and_cpu_training_attention_use_it(monkeypatch):
     x = batch()
     torch.testing.assert_close(model(**x).logits, stock(**x).logits, atol=1e-6, rtol=1e-5)
     assert drawn.count(0.1) >= 2 * 2 + 1  # attention and 2 hidden dropouts a layer (not counting embeddings)
+
+
+def test_unpad_runs_on_the_cpu_only():
+    """On a GPU unpad's host syncs cost more than the padding (H200: 365 against 1,271
+    samples/s on SST-2), so --unpad falls back to the padded batch there; --no-unpad is off everywhere."""
+    assert encoder.unpad_on(True, "cpu") and encoder.unpad_on(True, torch.device("cpu"))
+    assert not encoder.unpad_on(True, "cuda") and not encoder.unpad_on(True, torch.device("cuda", 0))
+    assert not encoder.unpad_on(False, "cpu")

@@ -449,3 +449,78 @@ def test_run_folder_mismatches(word_run, ptb, tmp_path, capsys):
     assert "does not match the checkpoint" in error_of(capsys, "lm", "embed", broken, ptb / "small.txt", "-o", tmp_path / "e.pt")
     assert "already exists" in error_of(capsys, "lm", "train", ptb / "small.txt", "-o", word_run, "--preset", "tiny")
     assert "not a run folder" in error_of(capsys, "lm", "eval", tmp_path, "--data", ptb / "small.txt")
+
+
+# ---- variational dropout, the time budget, the forward LM's size (session 7)
+
+def test_variational_dropout_keeps_one_mask_along_the_sequence():
+    from nlplab.lm.model import LockedDropout
+
+    drop = LockedDropout(0.25).train()
+    torch.manual_seed(0)
+    x = torch.ones(64, 30, 40)
+    y = drop(x)
+    # a (sequence, feature) is dropped at every position or at none; kept ones scale by 1 / (1 - p)
+    assert torch.equal(y, y[:, :1].expand_as(y))
+    assert y.unique().tolist() == pytest.approx([0.0, 1 / 0.75])
+    assert abs((y[:, 0] == 0).float().mean().item() - 0.25) < 0.03
+    assert torch.equal(drop.eval()(x), x)
+    model = BiLM(BiLMConfig(vocab_size=40, encoder="embedding", proj_dim=8, hidden_dim=16, dropout=0.5, variational=True))
+    assert {type(m).__name__ for m in model.modules() if "Dropout" in type(m).__name__} == {"LockedDropout"}
+    assert not any(isinstance(m, torch.nn.Dropout) for m in model.modules())
+
+
+def test_no_direction_sees_the_token_it_predicts_in_training_with_variational_dropout():
+    """The masks are drawn per sequence, not from the tokens: with the same seed, changing
+    x[t] in training mode still leaves both predictions of x[t] alone."""
+    model = tiny_model(variational=True).train()
+    model.cfg.dropout = 0.3
+    for m in model.modules():
+        if hasattr(m, "p"):
+            m.p = 0.3
+    T, t = 9, 4
+    x = torch.randint(4, 40, (2, T))
+    y = x.clone()
+    y[:, t] = torch.where(x[:, t] == 4, 5, 4)
+    fwd_tgt, bwd_tgt = x[:, 1:], x.flip(1)[:, 1:]  # the same targets: only what the LMs read changes
+    outs = []
+    for inp in (x, y):
+        torch.manual_seed(3)
+        nll_f, nll_b, _ = model(inp[:, :-1], fwd_tgt, inp.flip(1)[:, :-1], bwd_tgt)
+        outs.append((nll_f.detach(), nll_b.detach()))
+    (fx, bx), (fy, by) = outs
+    # forward: the prediction of x[t] reads x[:t]; backward (reversed, position T-1-t reads x[t+1:])
+    assert torch.allclose(fx[:, :t], fy[:, :t]) and torch.allclose(bx[:, :T - 1 - t], by[:, :T - 1 - t])
+    assert not torch.allclose(fx[:, t:], fy[:, t:]) and not torch.allclose(bx[:, T - 1 - t:], by[:, T - 1 - t:])
+
+
+def test_max_minutes_ends_the_run_like_an_epoch_end(ptb, tmp_path):
+    kw = {"max_steps": 6, "test": str(ptb / "small_valid.txt")}
+    s = run(tiny_cfg(ptb, tmp_path / "r", max_minutes=1e-6, **kw), progress=False)
+    assert s["stopped"] == "max_minutes" and s["steps"] == 1  # the clock is read after each step
+    assert s["valid"]["step"] == 1 and s["best"]["step"] == 1 and s["test"]["forward_ppl"] > 1
+    assert (tmp_path / "r" / "model.pt").is_file()
+    # the budget may change on --resume (it counts from each start); the run goes on from step 1
+    s = run(tiny_cfg(ptb, tmp_path / "r", max_minutes=0.0, resume=True, **kw), progress=False)
+    assert s["steps"] == 6 and s["stopped"] == "max_steps"
+    with pytest.raises(NlplabError, match="--max-minutes must be 0"):
+        tiny_cfg(ptb, tmp_path / "x", max_minutes=-1)
+
+
+def test_forward_parameters_count_the_forward_lm_alone(ptb, tmp_path):
+    s = run(tiny_cfg(ptb, tmp_path / "r", max_steps=1), progress=False)
+    model = BiLM.from_run(tmp_path / "r", "cpu")
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert s["forward_parameters"] == count(model.encoder) + count(model.forward_lm) + count(model.softmax)  # untied
+    assert s["parameters"] == s["forward_parameters"] + count(model.backward_lm)
+
+
+def test_ptb_preset_forward_lm_is_under_20m_parameters_on_ptb_vocabulary():
+    p = preset("ptb")
+    cfg = BiLMConfig(vocab_size=10002, encoder="embedding", proj_dim=p["proj_dim"], hidden_dim=p["hidden_dim"],
+                     layers=p["layers"], dropout=p["dropout"], variational=p["variational"], tie=p["tie"])
+    model = BiLM(cfg)
+    unique = {id(p): p for m in (model.encoder, model.forward_lm, model.softmax) for p in m.parameters()}  # tied: once
+    forward = sum(p.numel() for p in unique.values())
+    assert 15e6 < forward < 20e6  # 17.09M, as the GPU run logged
+    assert forward == 17_086_786

@@ -72,7 +72,8 @@ class FinetuneConfig:
     predict_test: bool = opt(False, "also write <ENTRY>.test.tsv predictions with the best checkpoint")
     save_every: int = opt(0, "also save a resumable checkpoint every N steps (always: at each evaluation)")
     compile: bool = opt(False, "torch.compile the model (dynamic shapes; pays off on GPU for long runs)")
-    unpad: bool = opt(True, "run the encoder on real tokens only, not the padding: the same logits and gradients, less work (BERT classifiers)")
+    unpad: bool = opt(True, "run the encoder on real tokens only, not the padding: the same logits and gradients, less work "
+                      "(BERT classifiers, CPU; on a GPU the padded batch is faster and runs)")
     cls_only: bool = opt(True, "compute the last encoder layer for [CLS] alone: the same logits and gradients, less work (BERT classifiers)")
     bf16: bool = opt(False, "bfloat16 autocast (a GPU, or a CPU with avx512_bf16/AMX)")
     fp16: bool = opt(False, "float16 autocast with loss scaling (GPU only)")

@@ -60,6 +60,14 @@ def applies(model) -> bool:
             and not any(getattr(layer, "gradient_checkpointing", False) for layer in model.bert.encoder.layer))
 
 
+def unpad_on(unpad: bool, device) -> bool:
+    """--unpad applies on the CPU. On a GPU the padded batch runs: unpad's host syncs (the
+    `nonzero` of the mask every forward) and the sparse embedding gradient cost more there
+    than the padding does (H200, session 7: 365 samples/s with unpad against 1,271 without,
+    SST-2, BENCHMARKS.md)."""
+    return unpad and torch.device(device).type == "cpu"
+
+
 def enable(model, unpad: bool = True, cls_only: bool = True) -> bool:
     """Replace `model.bert.forward`; False (model untouched) when it does not apply or both are off."""
     if not (unpad or cls_only) or not applies(model):

@@ -51,7 +51,7 @@ class Run:
         labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = AutoModelForSequenceClassification.from_pretrained(folder).to(dev).eval()
-        encoder.enable(model, cfg.unpad, cfg.cls_only)  # as in training: the same logits, less work
+        encoder.enable(model, encoder.unpad_on(cfg.unpad, dev), cfg.cls_only)  # as in training: the same logits, less work
         return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev, data.text_prep(folder))
 
     @property

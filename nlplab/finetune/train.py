@@ -221,10 +221,11 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
     model = build_model(cfg, pretrained, tokenizer, num_labels, id2label).to(device)
     model.train()
     # padding and, in the last layer, the rows besides [CLS] are skipped (the same results)
-    lean = encoder.enable(model, cfg.unpad, cfg.cls_only)
+    unpad = encoder.unpad_on(cfg.unpad, device)  # CPU only: on a GPU the padded batch is faster
+    lean = encoder.enable(model, unpad, cfg.cls_only)
     # and the word embeddings' gradient covers the batch's tokens only (one process, eager)
-    embedding_grad = encoder.EmbeddingGrad(model) if lean and cfg.unpad and not (d.enabled or cfg.compile) else None
-    encoder_on = (f"{'real tokens' if cfg.unpad else 'padded batches'}, last layer on "
+    embedding_grad = encoder.EmbeddingGrad(model) if lean and unpad and not (d.enabled or cfg.compile) else None
+    encoder_on = (f"{'real tokens' if unpad else 'padded batches'}, last layer on "
             f"{'[CLS] only' if cfg.cls_only else 'every token'}") if lean else "the stock forward"
     ddp = dist.wrap_ddp(model, device)  # the same initial weights everywhere (DDP broadcasts rank 0's)
     if d.enabled:
