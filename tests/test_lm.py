@@ -524,3 +524,27 @@ def test_ptb_preset_forward_lm_is_under_20m_parameters_on_ptb_vocabulary():
     forward = sum(p.numel() for p in unique.values())
     assert 15e6 < forward < 20e6  # 17.09M, as the GPU run logged
     assert forward == 17_086_786
+
+
+def test_char_cnn_runs_once_per_distinct_token_with_the_same_outputs_and_gradients():
+    model = tiny_model("char").train()
+    pool = torch.randint(1, 257, (5, 12))
+    pool[:, 0] = BOW
+    x = pool[torch.randint(0, 5, (3, 10))]  # (3, 10, 12): 30 positions, at most 5 distinct tokens
+    fwd_in, bwd_in = x[:, :-1], x.flip(1)[:, :-1]
+    fwd_tgt, bwd_tgt = torch.randint(4, 40, (3, 9)), torch.randint(4, 40, (3, 9))
+    seen = []
+    model.encoder.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[:2].numel()))
+    results = {}
+    for unique in (True, False):
+        model.unique_tokens = unique
+        model.zero_grad()
+        nll_f, nll_b, _ = model(fwd_in, fwd_tgt, bwd_in, bwd_tgt)
+        (nll_f.mean() + nll_b.mean()).backward()
+        results[unique] = (nll_f.detach(), nll_b.detach(), {n: p.grad.clone() for n, p in model.named_parameters()})
+    distinct = torch.unique(torch.cat([fwd_in, bwd_in]).reshape(-1, 12), dim=0).size(0)
+    assert seen == [distinct, 2 * 3 * 9] and distinct <= 5
+    (f1, b1, g1), (f2, b2, g2) = results[True], results[False]
+    assert torch.allclose(f1, f2, atol=1e-6) and torch.allclose(b1, b2, atol=1e-6)
+    for name in g2:
+        assert torch.allclose(g1[name], g2[name], atol=1e-6, rtol=1e-4), name

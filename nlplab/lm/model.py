@@ -128,6 +128,7 @@ class BiLM(nn.Module):
     def __init__(self, cfg: BiLMConfig):
         super().__init__()
         self.cfg = cfg
+        self.unique_tokens = True  # see encode()
         if cfg.encoder == "char":
             self.encoder = CharCNN(cfg)
         else:
@@ -152,13 +153,25 @@ class BiLM(nn.Module):
         """Per-token NLL of both directions, (B, t) each (0 where the target is padding),
         and the LSTM states to carry to the next window. bwd_in is already reversed."""
         B = fwd_tgt.size(0)
-        x = self.drop(self.encoder(torch.cat([fwd_in, bwd_in])))  # (2B, t, P): the encoder runs once
+        x = self.drop(self.encode(torch.cat([fwd_in, bwd_in])))  # (2B, t, P): the encoder runs once
         fwd_state, bwd_state = state if state is not None else (None, None)
         hf, fwd_state = self.forward_lm(x[:B], fwd_state)
         hb, bwd_state = self.backward_lm(x[B:], bwd_state)
         h = self.drop(torch.cat([hf[-1], hb[-1]]))  # (2B, t, P): one softmax for both directions
         nll = self.nll(h, torch.cat([fwd_tgt, bwd_tgt]))
         return nll[:B], nll[B:], (fwd_state, bwd_state)
+
+    def encode(self, tokens):
+        """Token encoder output (..., P). The char CNN runs once per distinct token of the
+        batch and its rows are gathered back: a window's forward and backward inputs share all
+        tokens but one, and words repeat (a 128 x 20 PTB window pair holds ~1,500 distinct
+        tokens in 5,120 positions). The same vectors and gradients as running it at every
+        position; `unique_tokens = False` runs it at every position."""
+        if self.cfg.encoder != "char" or not self.unique_tokens:
+            return self.encoder(tokens)
+        flat = tokens.reshape(-1, tokens.size(-1))  # (N, max_chars)
+        distinct, where = torch.unique(flat, dim=0, return_inverse=True)
+        return self.encoder(distinct.unsqueeze(0)).squeeze(0)[where].view(*tokens.shape[:-1], -1)
 
     def nll(self, h, targets):
         """-log p(target) for h (N, t, P), targets (N, t); 0 at IGNORE targets."""
@@ -183,7 +196,7 @@ class BiLM(nn.Module):
         """Whole padded sentences (<s> .. </s>) -> token encoder output (B, T, P) and each
         layer's forward and backward outputs, aligned to the input positions: forward[l][:, t]
         has read tokens 0..t, backward[l][:, t] has read tokens t..len-1."""
-        x = self.encoder(inputs)  # (B, T, P)
+        x = self.encode(inputs)  # (B, T, P)
         fwd, _ = self.forward_lm(x)
         bwd, _ = self.backward_lm(reverse_padded(x, lengths))
         return x, fwd, [reverse_padded(b, lengths) for b in bwd]
