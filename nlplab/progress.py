@@ -37,10 +37,11 @@ class Progress:
     """
 
     def __init__(self, total: float | None, counters=("rows",), log: logging.Logger | None = None,
-                 desc: str = "", enabled: bool | None = None, log_every: float = 10.0):
+                 desc: str = "", enabled: bool | None = None, log_every: float = 10.0, deadline: float | None = None):
         self.total, self.names, self.log, self.desc = total, counters, log, desc
+        self.deadline = deadline  # time.perf_counter() at which the work stops (a time budget), if any
         self.counts = dict.fromkeys(counters, 0)
-        self.done = 0.0
+        self.done = self.base = 0.0  # base: work done before this start (a resumed run's steps)
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.log_every = log_every
         self._bar = None
@@ -62,17 +63,30 @@ class Progress:
         dt = max(time.perf_counter() - self.t0, 1e-9)
         return {f"{k}_per_s": v / dt for k, v in self.counts.items()}
 
+    def resume_at(self, done: float) -> None:
+        """Work already done by an earlier start: counted in `done`, not in this start's rate."""
+        self.done = self.base = done
+
+    def expected(self) -> float | None:
+        """`total`, or under a deadline the work the present rate reaches by then if that is less."""
+        if self.deadline is None or not self.total or self.done <= self.base:
+            return self.total
+        now = time.perf_counter()
+        rate = (self.done - self.base) / max(now - self.t0, 1e-9)
+        return min(self.total, self.done + max(0.0, self.deadline - now) * rate)
+
     def eta(self) -> float | None:
-        if not self.total or not self.done:
+        total = self.expected()
+        if not total or self.done <= self.base:
             return None
         dt = time.perf_counter() - self.t0
-        return dt * (self.total - self.done) / self.done
+        return dt * max(0.0, total - self.done) / (self.done - self.base)
 
     def line(self) -> str:
         parts = [f"{self.counts[k]:,} {k} ({r:,.0f}/s)" for k, r in zip(self.names, self.rates().values())]
         eta = self.eta()
         if eta is not None:
-            parts.append(f"{100 * self.done / self.total:.0f}% ETA {eta:,.0f}s")
+            parts.append(f"{100 * self.done / self.expected():.0f}% ETA {eta:,.0f}s")
         return ", ".join(parts)
 
     def update(self, advance: float = 0, **counts) -> None:
@@ -81,7 +95,7 @@ class Progress:
             self.counts[k] += v
         if self._bar is not None:
             rates = "  ".join(f"{r:,.0f} {k}/s" for k, r in zip(self.names, self.rates().values()))
-            self._bar.update(self._task, completed=self.done, rates=rates)
+            self._bar.update(self._task, completed=self.done, rates=rates, total=self.expected())
         now = time.perf_counter()
         if self.log and now - self._last_log >= self.log_every:
             self._last_log = now

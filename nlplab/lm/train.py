@@ -270,9 +270,9 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     step_times, data_times, step_tokens = [], [], []
     deadline, out_of_time = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf, False
     position = (epoch0, batch0)  # the next batch to read: (epoch, index)
-    with Progress(total=total, counters=("tokens",), log=log, desc="lm train",
-                  enabled=progress if d.is_main else False) as prog:
-        prog.done = step
+    with Progress(total=total, counters=("tokens",), log=log, desc="lm train", enabled=progress if d.is_main else False,
+                  deadline=deadline if cfg.max_minutes else None) as prog:
+        prog.resume_at(step)
         for epoch in range(epoch0, cfg.epochs):
             if stop or step >= total:  # a finished run, resumed: nothing left to do
                 break
