@@ -45,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls, positional=(), skip=(), 
         t = _base_type(cls, f)
         shown = f" (default: {default})" if default not in (None, False, "") else ""
         if t is bool:
-            action = argparse.BooleanOptionalAction if default else "store_true"
+            # --x and --no-x: a preset or a --config file may have set it either way (a field named
+            # no_x is its own flag: argparse would read --no-x as False)
+            action = "store_true" if any(n.startswith("--no-") for n in names) else argparse.BooleanOptionalAction
             parser.add_argument(*names, dest=f.name, action=action, default=argparse.SUPPRESS, help=help_ + shown)
         else:
             parser.add_argument(*names, dest=f.name, type=t if t in (int, float) else str, choices=f.metadata.get("choices"),

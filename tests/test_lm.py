@@ -548,3 +548,13 @@ def test_char_cnn_runs_once_per_distinct_token_with_the_same_outputs_and_gradien
     assert torch.allclose(f1, f2, atol=1e-6) and torch.allclose(b1, b2, atol=1e-6)
     for name in g2:
         assert torch.allclose(g1[name], g2[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_a_preset_s_true_switches_can_be_turned_off_from_the_command_line(ptb, tmp_path):
+    args = ("lm", "train", ptb / "small.txt", "--preset", "ptb", "--hidden-dim", "32", "--proj-dim", "16",
+            "--batch-size", "4", "--max-steps", "1", "--no-progress")
+    assert run_cli(*args, "-o", tmp_path / "on") == 0
+    assert run_cli(*args, "--no-variational", "--no-tie", "-o", tmp_path / "off") == 0
+    on, off = (yaml.safe_load((tmp_path / r / "config.yaml").read_text()) for r in ("on", "off"))
+    assert (on["variational"], on["tie"]) == (True, True) and (off["variational"], off["tie"]) == (False, False)
+    assert {type(m).__name__ for m in BiLM.from_run(tmp_path / "off", "cpu").modules()} >= {"Dropout"}
