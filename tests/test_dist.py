@@ -222,6 +222,18 @@ def test_lm_stream_two_processes_train_like_one_and_resume_with_one(ptb, lm_one,
     assert_same_lm_run(lm_one / "stream", cut)
 
 
+def test_lm_time_budget_stops_every_rank_at_the_same_step(ptb, tmp_path):
+    """Each rank has its own clock; a rank that stopped alone would leave the other waiting
+    in DDP's all-reduce until the timeout. The ranks agree on the step to stop after."""
+    out = tmp_path / "budget"
+    code, err, seconds = nlplab(*lm_args(ptb, out, 2, "--epochs", 50, "--max-minutes", 0.02), "--max-steps", 10**6,
+                                "--nproc", 2, timeout=120)
+    assert code == 0, err
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["stopped"] == "max_minutes" and 1 < summary["steps"] < 10**6 and seconds < 90
+    assert summary["best"]["step"] == summary["steps"]  # the last step was validated
+
+
 @pytest.mark.slow
 def test_lm_sentence_mode_on_two_nodes_and_a_one_process_run_resumed_by_two(ptb, lm_one, tmp_path, monkeypatch):
     out, port = tmp_path / "nodes", free_port()

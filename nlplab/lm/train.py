@@ -300,8 +300,11 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf)
                 lf, lb, gn = torch.stack([loss_f.detach().float(), loss_b.detach().float(), norm.float()]).tolist()
-                if d.enabled:  # the global batch's losses, the same on every rank (so is a NaN stop)
-                    lf, lb = dist.all_reduce_mean(torch.tensor([lf, lb], dtype=torch.float64)).tolist()
+                out_of_time = time.perf_counter() > deadline  # this step still completes
+                if d.enabled:  # the global batch's losses, the same on every rank (so is a NaN stop);
+                    # out of time on any rank: every rank stops after this step (each has its own clock)
+                    lf, lb, late = dist.all_reduce_mean(torch.tensor([lf, lb, out_of_time], dtype=torch.float64)).tolist()
+                    out_of_time = late > 0
                 if not all(map(math.isfinite, (lf, lb, gn))):  # before the update: the weights stay good
                     raise fail(f"the loss is not finite (forward {lf}, backward {lb}, gradient norm {gn})")
                 optimizer.step()
@@ -333,7 +336,6 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
                     stop = validate(step / steps_per_epoch)
                 if step % cfg.checkpoint_every == 0:
                     checkpoint(position)
-                out_of_time = time.perf_counter() > deadline
                 if stop or out_of_time or step >= total:
                     break
             if "valid" in eval_b and not (history and history[-1]["step"] == step):
