@@ -164,7 +164,7 @@ class BiLM(nn.Module):
     def encode(self, tokens):
         """Token encoder output (..., P). The char CNN runs once per distinct token of the
         batch and its rows are gathered back: a window's forward and backward inputs share all
-        tokens but one, and words repeat (a 128 x 20 PTB window pair holds ~1,500 distinct
+        tokens but one, and words repeat (a 128 x 20 PTB window pair holds ~1,670 distinct
         tokens in 5,120 positions). The same vectors and gradients as running it at every
         position; `unique_tokens = False` runs it at every position."""
         if self.cfg.encoder != "char" or not self.unique_tokens:
