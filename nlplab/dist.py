@@ -12,18 +12,21 @@ training takes exactly its single-process path. NCCL on GPUs, gloo on CPU, and a
 timeout (NLPLAB_DIST_TIMEOUT seconds, default 300) so a rank waiting on a dead peer gives up.
 
 Test hook: NLPLAB_TEST_CRASH_RANK=R makes rank R raise at optimizer step
-NLPLAB_TEST_CRASH_STEP (default 2), to test that a failing rank brings the job down.
+NLPLAB_TEST_CRASH_STEP (default 2), to test that a failing rank brings the job down;
+NLPLAB_TEST_EARLY_RANK=R ends rank R's time budget sooner (see deadline()).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import math
 import os
 import random
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,6 +199,16 @@ def crash_hook(d: Dist, step: int) -> None:
     rank = os.environ.get("NLPLAB_TEST_CRASH_RANK")
     if rank is not None and int(rank) == d.rank and step >= int(os.environ.get("NLPLAB_TEST_CRASH_STEP", 2)):
         raise RuntimeError(f"NLPLAB_TEST_CRASH_RANK: rank {d.rank} fails on purpose at step {step}")
+
+
+def deadline(d: Dist, minutes: float) -> float:
+    """time.perf_counter() at which a time budget ends on this rank (inf: none). Each rank reads
+    its own clock; the training loop makes the ranks agree on the step to stop after. Test hook:
+    NLPLAB_TEST_EARLY_RANK=R ends rank R's budget NLPLAB_TEST_EARLY_SECONDS (default 1) sooner."""
+    if not minutes:
+        return math.inf
+    early = float(os.environ.get("NLPLAB_TEST_EARLY_SECONDS", 1)) if os.environ.get("NLPLAB_TEST_EARLY_RANK") == str(d.rank) else 0.0
+    return time.perf_counter() + 60 * minutes - early
 
 
 # ---- launching: `--nproc N` re-runs the command under torchrun

@@ -268,10 +268,10 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     stop = bool(cfg.early_stopping) and stale >= cfg.early_stopping  # an early-stopped run stays stopped on --resume
     window = {"nll_f": 0.0, "nll_b": 0.0, "tokens": 0, "t": time.perf_counter()}
     step_times, data_times, step_tokens = [], [], []
-    deadline, out_of_time = time.perf_counter() + 60 * cfg.max_minutes if cfg.max_minutes else math.inf, False
+    deadline, out_of_time = dist.deadline(d, cfg.max_minutes), False
     position = (epoch0, batch0)  # the next batch to read: (epoch, index)
     with Progress(total=total, counters=("tokens",), log=log, desc="lm train", enabled=progress if d.is_main else False,
-                  deadline=deadline if cfg.max_minutes else None) as prog:
+                  deadline=deadline if math.isfinite(deadline) else None) as prog:
         prog.resume_at(step)
         for epoch in range(epoch0, cfg.epochs):
             if stop or step >= total:  # a finished run, resumed: nothing left to do
