@@ -207,8 +207,8 @@ def deadline(d: Dist, minutes: float) -> float:
     NLPLAB_TEST_EARLY_RANK=R ends rank R's budget NLPLAB_TEST_EARLY_SECONDS (default 1) sooner."""
     if not minutes:
         return math.inf
-    early = float(os.environ.get("NLPLAB_TEST_EARLY_SECONDS", 1)) if os.environ.get("NLPLAB_TEST_EARLY_RANK") == str(d.rank) else 0.0
-    return time.perf_counter() + 60 * minutes - early
+    early = os.environ.get("NLPLAB_TEST_EARLY_RANK") == str(d.rank)
+    return time.perf_counter() + 60 * minutes - (float(os.environ.get("NLPLAB_TEST_EARLY_SECONDS", 1)) if early else 0.0)
 
 
 # ---- launching: `--nproc N` re-runs the command under torchrun

@@ -49,8 +49,8 @@ def tiny_cfg(ptb, out, **kw):
     return LMConfig(**{**values, **kw})
 
 
-def tiny_model(encoder="embedding", vocab_size=40, **kw):
-    cfg = BiLMConfig(vocab_size=vocab_size, encoder=encoder, proj_dim=8, hidden_dim=16, dropout=0.0,
+def tiny_model(encoder="embedding", vocab_size=40, dropout=0.0, **kw):
+    cfg = BiLMConfig(vocab_size=vocab_size, encoder=encoder, proj_dim=8, hidden_dim=16, dropout=dropout,
                      char_filters=[[1, 4], [2, 4], [3, 8]], max_chars=12, **kw)
     torch.manual_seed(0)
     return BiLM(cfg).eval()
@@ -473,11 +473,7 @@ def test_variational_dropout_keeps_one_mask_along_the_sequence():
 def test_no_direction_sees_the_token_it_predicts_in_training_with_variational_dropout():
     """The masks are drawn per sequence, not from the tokens: with the same seed, changing
     x[t] in training mode still leaves both predictions of x[t] alone."""
-    model = tiny_model(variational=True).train()
-    model.cfg.dropout = 0.3
-    for m in model.modules():
-        if hasattr(m, "p"):
-            m.p = 0.3
+    model = tiny_model(dropout=0.3, variational=True).train()
     T, t = 9, 4
     x = torch.randint(4, 40, (2, T))
     y = x.clone()

@@ -22,16 +22,18 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 # returns at most 8 files): every 45 s while they run, and once at the end.
 RES=/tmp/res; mkdir -p "$RES"
 DEADLINE=$(( $(date +%s) + ${BUDGET:-565} ))  # a device call is cut at 600 s: every job ends by then
-until_deadline() { local s=$(( DEADLINE - $(date +%s) )); echo $(( s > 10 ? s : 10 )); }
+until_deadline() { local s=$(( DEADLINE - $(date +%s) - ${1:-0} )); echo $(( s > 10 ? s : 10 )); }
+minutes_left() {  # minutes_left MARGIN_S [SHARE]: a training budget that ends MARGIN_S before the deadline
+    python3 -c "print(round(max(0.5, ($(until_deadline) - $1) / 60 * ${2:-1}), 2))"; }
 pack() { tar -C "$RES" -czf "$OUT/results.tgz.part" --exclude='*.pt' --exclude='tb' . 2>/dev/null \
          && mv "$OUT/results.tgz.part" "$OUT/results.tgz"; }
 packer() { ( while sleep 45; do pack; done ) & PACKER=$!; }
 finish() { kill ${PACKER:-} 2>/dev/null || true; pack || true; ls -la "$OUT"; }
-ptb() {  # --preset ptb for $1 minutes: the < 78.4 target (the valid curve still fell at 15 epochs)
-    local D=/tmp/data/ptb
+ptb() {  # ptb NAME MINUTES [FLAGS]: --preset ptb, the < 78.4 target (the valid curve still fell at 15 epochs)
+    local D=/tmp/data/ptb name=$1 minutes=$2; shift 2
     timeout "$(until_deadline)" python3 -m nlplab lm train $D/train.txt --valid $D/valid.txt --test $D/test.txt \
-        --device cuda --preset ptb --max-minutes "$1" -o "$RES/ptb" > "$RES/ptb.out" 2>&1 || true
-    grep -E "model:|valid step|test:|done" "$RES/ptb/train.log" | tail -n 25 || true
+        --device cuda --preset ptb --max-minutes "$minutes" "$@" -o "$RES/$name" > "$RES/$name.out" 2>&1 || true
+    grep -E "model:|valid step|test:|done" "$RES/$name/train.log" | tail -n 25 || true
 }
 char_encoder() {  # the char CNN once per distinct token against every position, on the GPU
     timeout 60 python3 benchmarks/lm_char_encoder.py --device cuda --steps 30 --json "$RES/lm_char_encoder_gpu.json" \
@@ -49,7 +51,7 @@ downstream() {  # elmo-small on in-domain text for $1 minutes, then ELMo feature
         --json "$RES/elmo_sst2_gpu.json" > "$RES/elmo_sst2_gpu.log" 2>&1 || true
     grep -E "accuracy|embedded" "$RES/elmo_sst2_gpu.log" || true
 }
-[ "${1:-}" = all ] || packer
+packer
 case "${1:?part: issue6, ptb, downstream, finetune, quality, lm or all}" in
   finetune) python3 benchmarks/finetune_vs_trainer.py --full --bf16 --tasks SST-2,MRPC \
                 --out "$OUT/finetune_vs_trainer_gpu.json" 2>&1 | tee "$OUT/finetune_vs_trainer_gpu.log" ;;
@@ -57,51 +59,34 @@ case "${1:?part: issue6, ptb, downstream, finetune, quality, lm or all}" in
                 --out "$OUT/finetune_quality_gpu.json" 2>&1 | tee "$OUT/finetune_quality_gpu.log" ;;
   lm)       python3 benchmarks/lm.py --corpus ptb --preset elmo-small --device cuda \
                 --json "$OUT/lm_ptb_gpu.json" 2>&1 | tee "$OUT/lm_ptb_gpu.log" ;;
-  ptb)      ptb 8.3; finish ;;
+  ptb)      ptb ptb 8.3; finish ;;
   downstream) char_encoder; downstream 5; finish ;;
   issue6)   # both of issue 6's open targets in one call (~9.5 min), the two runs sharing the GPU
-            char_encoder; ptb 7.5 & P1=$!; downstream 4 & P2=$!; wait $P1 $P2 || true; finish ;;
-  all)      # issue 6 first, in one call (~9.5 min): A) biLM throughput and peak memory, alone on the GPU;
-            # B) at once, sharing it: two PTB runs for the < 78.4 target, WikiText-2 biLM vs plain LSTM,
-            # an elmo-small biLM for the SST-2 features check, and the issue 5 finetune timings.
-            # Every job is cut at its budget; results are packed into $OUT/results.tgz every 45 s.
-            T0=$SECONDS; TOTAL=${TOTAL:-555}
+            char_encoder; ptb ptb 7.5 & P1=$!; downstream 4 & P2=$!; wait $P1 $P2 || true; finish ;;
+  all)      # session 7's plan (~9.5 min): A) biLM throughput and peak memory, alone on the GPU;
+            # B) at once, sharing it: two PTB runs, WikiText-2 biLM vs plain LSTM, the downstream
+            # biLM and its classifiers, and the issue 5 finetune timings. Each job is cut at the deadline.
             export OMP_NUM_THREADS=3
-            packer
             for p in elmo-small:100 elmo-original:40; do
                 timeout 75 python3 benchmarks/lm.py --corpus ptb --preset "${p%:*}" --device cuda --max-steps "${p#*:}" \
                     --json "$RES/lm_throughput_${p%:*}.json" > "$RES/lm_throughput_${p%:*}.log" 2>&1 \
                     || echo "throughput ${p%:*} ended with exit $?" >> "$RES/lm_throughput_${p%:*}.log"
             done
-            END=$(( $(date +%s) + TOTAL - (SECONDS - T0) ))  # every job of phase B ends by then
-            left() { local s=$(( END - $(date +%s) - ${1:-0} )); echo $(( s > 30 ? s : 30 )); }
-            mins() { python3 -c "print(round(max(0.5, ($(left) - $1) / 60 * ${2:-1}), 2))"; }
-            echo "phase B: $(left)s, training budget $(mins 45) min"
-            D=/tmp/data; LM="python3 -m nlplab lm train $D/ptb/train.txt --valid $D/ptb/valid.txt --test $D/ptb/test.txt --device cuda"
+            echo "phase B: $(until_deadline)s, training budget $(minutes_left 45) min"
             PIDS=()
-            timeout "$(left)" $LM --preset ptb --max-minutes "$(mins 45)" -o "$RES/ptb_a" > "$RES/ptb_a.out" 2>&1 & PIDS+=($!)
-            timeout "$(left)" $LM --preset ptb --hidden-dim 1500 --proj-dim 400 --dropout 0.45 --max-minutes "$(mins 45)" \
-                -o "$RES/ptb_b" > "$RES/ptb_b.out" 2>&1 & PIDS+=($!)
-            timeout "$(left)" python3 benchmarks/lm.py --corpus wikitext2 --preset small --device cuda --set hidden_dim=1024 \
-                --set proj_dim=256 --set epochs=40 --max-minutes "$(mins 60 0.6)" \
+            ptb ptb_a "$(minutes_left 45)" & PIDS+=($!)
+            ptb ptb_b "$(minutes_left 45)" --hidden-dim 1500 --proj-dim 400 --dropout 0.45 & PIDS+=($!)
+            timeout "$(until_deadline)" python3 benchmarks/lm.py --corpus wikitext2 --preset small --device cuda \
+                --set hidden_dim=1024 --set proj_dim=256 --set epochs=40 --max-minutes "$(minutes_left 60 0.6)" \
                 --json "$RES/lm_wikitext2_gpu.json" > "$RES/lm_wikitext2_gpu.log" 2>&1 & PIDS+=($!)
-            ( python3 benchmarks/elmo_sst2.py --write-lm-corpus /tmp/sst2lm
-              grep -v '^ *$' $D/wikitext-2/train.reordered.txt | grep -v '^ = ' >> /tmp/sst2lm/train.txt
-              timeout "$(left 150)" python3 -m nlplab lm train /tmp/sst2lm/train.txt --valid /tmp/sst2lm/valid.txt \
-                  --preset elmo-small --mode sentence --clean lowercase --min-count 2 --bptt 50 --epochs 50 --device cuda \
-                  --max-minutes "$(mins 200)" -o "$RES/elmo_sst2_lm"
-              timeout "$(left 3)" python3 benchmarks/elmo_sst2.py --run "$RES/elmo_sst2_lm" --seeds 1,2,3 --jobs 5 \
-                  --json "$RES/elmo_sst2_gpu.json" ) > "$RES/elmo_sst2_gpu.log" 2>&1 & PIDS+=($!)
-            timeout "$(left)" python3 benchmarks/finetune_vs_trainer.py --full --bf16 --tasks MRPC,SST-2 --seeds 1 \
+            downstream "$(minutes_left 200)" & PIDS+=($!)
+            timeout "$(until_deadline)" python3 benchmarks/finetune_vs_trainer.py --full --bf16 --tasks MRPC,SST-2 --seeds 1 \
                 --systems nlplab,trainer-dynamic,nlplab-padded,trainer-pad128 \
                 --out "$RES/finetune_vs_trainer_gpu.json" > "$RES/finetune_vs_trainer_gpu.log" 2>&1 & PIDS+=($!)
             ( while sleep 20; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done ) \
                 > "$RES/gpu_util.log" 2>&1 & WATCH=$!
             wait "${PIDS[@]}" 2>/dev/null || true
-            kill $WATCH $PACKER 2>/dev/null || true
-            pack || true; ls -la "$OUT"
-            for f in "$RES"/*.log "$RES"/*.out "$RES"/*/train.log; do
-                echo "== $f"; { grep -E "^\||test:|valid step|done|dev accuracy|Error|error|exit" "$f" || true; } | tail -n 8
-            done ;;
+            kill $WATCH 2>/dev/null || true
+            finish ;;
   *) echo "unknown part $1: issue6, ptb, downstream, finetune, quality, lm or all" >&2; exit 2 ;;
 esac

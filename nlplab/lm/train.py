@@ -149,8 +149,8 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
             b.shard(d.rank, d.world) if b.stateful else b.shard(d.rank, d.world, whole=True)
     bilm_cfg = BiLMConfig(
         vocab_size=len(vocab), encoder="char" if char else "embedding", proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim,
-        layers=cfg.layers, dropout=cfg.dropout, variational=cfg.variational, char_dim=cfg.char_dim, char_filters=[list(f) for f in filters(cfg.char_filters)],
-        highway=cfg.highway, max_chars=cfg.max_chars, tie=cfg.tie, softmax=cfg.softmax,
+        layers=cfg.layers, dropout=cfg.dropout, variational=cfg.variational, char_dim=cfg.char_dim,
+        char_filters=[list(f) for f in filters(cfg.char_filters)], highway=cfg.highway, max_chars=cfg.max_chars, tie=cfg.tie, softmax=cfg.softmax,
         cutoffs=cutoffs(cfg.cutoffs, len(vocab)) if cfg.softmax == "adaptive" else [], pad_id=vocab.pad)
 
     # ---- run folder: config, vocabulary (and the subword folder), log, metrics, TensorBoard
