@@ -41,11 +41,16 @@ class Layout:
         return 2 if self.has_header else 1
 
 
+# Commands with --on-error (preprocess, subword encode) add this to a bad row's error;
+# the others do not offer it.
+SKIP_HINT = "or pass --on-error skip to skip such rows"
+
+
 def decode_error(path, lineno: int, raw: bytes, err: UnicodeDecodeError) -> NlplabError:
     col = len(raw[: err.start].decode("utf-8", "replace")) + 1
     return NlplabError(
         f"{path}:{lineno}:{col}: byte 0x{raw[err.start]:02x} is not UTF-8; re-encode the file "
-        f"(e.g. iconv -f cp949 -t utf-8) or pass --on-error skip to skip such rows"
+        f"(e.g. iconv -f cp949 -t utf-8)"
     )
 
 
@@ -261,15 +266,15 @@ def _record(layout: Layout, lineno: int, row):
         if len(fields) != len(layout.columns):
             kind = "tab-separated fields" if fmt == "tsv" else "fields"
             raise NlplabError(f"{layout.path}:{lineno}: {len(fields)} {kind}, header has "
-                              f"{len(layout.columns)}; fix the row or pass --on-error skip")
+                              f"{len(layout.columns)}; fix the row")
         return fields, fields[layout.text_col]
     try:
         obj = json.loads(row)
     except json.JSONDecodeError as e:
-        raise NlplabError(f"{layout.path}:{lineno}:{e.colno}: not valid JSON ({e.msg}); fix the line or pass --on-error skip") from None
+        raise NlplabError(f"{layout.path}:{lineno}:{e.colno}: not valid JSON ({e.msg}); fix the line") from None
     key = layout.text_col
     if not isinstance(obj, dict) or not isinstance(obj.get(key), str):
-        raise NlplabError(f"{layout.path}:{lineno}: no string field {key!r}; every line needs it (or pass --on-error skip)")
+        raise NlplabError(f"{layout.path}:{lineno}: no string field {key!r}; every line needs one")
     return obj, obj[key]
 
 

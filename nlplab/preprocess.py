@@ -11,6 +11,7 @@ nothing gives an empty token list, never a dropped row. Rows are only skipped wi
 from __future__ import annotations
 
 import csv
+import functools
 import io as _io
 import json
 import multiprocessing
@@ -175,7 +176,10 @@ class Preprocessor:
         """Process one chunk read by `io.read_chunks`: returns (output bytes, rows in,
         rows out, tokens, skipped [(line, reason)])."""
         self.setup()
-        records, skipped, n_in = io.parse_chunk(self.layout, start, payload, self.cfg.on_error)
+        try:
+            records, skipped, n_in = io.parse_chunk(self.layout, start, payload, self.cfg.on_error)
+        except NlplabError as e:  # a bad row with --on-error fail
+            raise NlplabError(f"{e}; {io.SKIP_HINT}") from None
         fmt = self.layout.format
         buf = _io.StringIO()
         writer = csv_writer(buf) if fmt == "csv" else None
@@ -214,7 +218,7 @@ class Preprocessor:
         except Exception as e:  # an analyzer crashing on this row (KoNLPy throws Java errors)
             msg = " ".join(f"{type(e).__name__}: {e}".split())[:200]
             raise NlplabError(f"{self.layout.path}:{lineno}: {self.cfg.tokenizer} failed on this row ({msg}); "
-                              "pass --on-error skip to skip such rows") from None
+                              f"{io.SKIP_HINT.removeprefix('or ')}") from None
 
 
 def csv_writer(buf):
@@ -235,12 +239,18 @@ _WORKER: Preprocessor | None = None
 JVM_THREADSAFE = {"okt", "komoran"}
 
 
+_INHERITED: list = []  # a forked worker's copies of the parent's analyzers: never freed
+
+
 def _fresh_worker():
     """Pool initializer: a forked worker builds its own analyzer instead of reusing one
-    copied from the parent (Kiwi's thread pool does not survive a fork)."""
+    copied from the parent (Kiwi's thread pool does not survive a fork). The copies stay
+    referenced: freeing a copied Kiwi joins its pool's threads, which do not exist in the
+    child, and the worker would hang there."""
     global _WORKER
+    _INHERITED.append((_WORKER, tokenize._build))
     _WORKER = None
-    tokenize._build.cache_clear()
+    tokenize._build = functools.cache(tokenize._build.__wrapped__)
 
 
 def _start_method() -> str:

@@ -347,6 +347,24 @@ def test_embed_layers_mix_and_alignment(word_run, tmp_path, capsys):
     arr, meta = np.load(tmp_path / "e.npy"), json.loads((tmp_path / "e.json").read_text())
     assert arr.shape == (8, 3, 32) and meta["tokens"] == [s.split() for s in sents] and meta["offsets"] == [0, 3]
     assert np.allclose(arr[3:], out[1]["layers"].permute(1, 0, 2).numpy(), atol=1e-5)
+    mix = np.load(tmp_path / "e.mix.npy")  # the scalar mix, row for row
+    assert meta["mix_file"] == "e.mix.npy" and mix.shape == (8, 32)
+    assert np.allclose(mix[3:], out[1]["mix"].numpy(), atol=1e-5)
+
+
+def test_stream_run_embeds_between_the_boundary_it_was_trained_with(word_run):
+    """A stream-mode LM never reads <s> (</s> ends every line, and starts the next one in both
+    directions), so embed reads </s> tokens </s>: the untrained <s> vector cannot reach the output."""
+    bilm = BiLM.from_run(word_run, device="cpu")
+    assert bilm.lm_config.mode == "stream"
+    before = bilm.embed(["the company said"])[0]["layers"]
+    with torch.no_grad():
+        bilm.encoder.weight[bilm.vocab.bos] += 1.0
+    assert torch.equal(bilm.embed(["the company said"])[0]["layers"], before)
+    with torch.no_grad():
+        bilm.encoder.weight[bilm.vocab.eos] += 1.0
+    after = bilm.embed(["the company said"])[0]["layers"]
+    assert torch.equal(after[0], before[0]) and not torch.allclose(after[1:], before[1:])  # context only
 
 
 def test_char_encoder_run_embeds_unseen_words(ptb, tmp_path):
@@ -432,11 +450,59 @@ def test_bad_corpora_and_sizes(tmp_path, ptb, capsys):
     assert "7 tokens make 4 streams of 1" in err and "--bptt 50" in err
     err = error_of(capsys, *train, tmp_path / "few.txt", "--mode", "sentence", "--batch-size", 8, "-o", tmp_path / "r5")
     assert "2 sentences, fewer than --batch-size 8" in err
-    err = error_of(capsys, *train, ptb / "small.txt", "--valid", tmp_path / "few.txt", "-o", tmp_path / "r6")
-    assert "few.txt" in err and "--eval-batch-size" in err
+    (tmp_path / "one.txt").write_text("a\n")  # 2 tokens with </s>: 2 eval streams of 1 token predict nothing
+    err = error_of(capsys, *train, ptb / "small.txt", "--valid", tmp_path / "one.txt", "-o", tmp_path / "r6")
+    assert "one.txt: 2 tokens make 2 streams of 1, too short to predict a token; lower --eval-batch-size" in err
     assert not (tmp_path / "r6").exists()  # nothing written before the inputs are checked
     assert "--tie needs an embedding table" in error_of(capsys, *train, ptb / "small.txt", "--encoder", "char", "--tie",
                                                         "-o", tmp_path / "r7")
+    assert "--max-steps must be 0 or more, got -1" in error_of(capsys, *train, ptb / "small.txt", "--max-steps", -1,
+                                                               "-o", tmp_path / "r8")
+    assert not (tmp_path / "r8").exists()
+    (tmp_path / "bad.txt").write_bytes(b"the cat\nthe \xff dog\n")
+    err = error_of(capsys, *train, tmp_path / "bad.txt", "-o", tmp_path / "r9")
+    assert "bad.txt:2:5: byte 0xff is not UTF-8; re-encode the file" in err and "--on-error" not in err  # lm has no such flag
+
+
+def test_eval_reads_short_files_and_names_its_own_flags(word_run, tmp_path, capsys):
+    """lm eval scores a file shorter than one training window (the last window of a stream is
+    short anyway), and its errors name lm eval's own options."""
+    (tmp_path / "five.txt").write_text("the company said it\n")  # 5 tokens with </s>; the run's bptt is 16
+    code, out, _ = run_cli("lm", "eval", word_run, "--data", tmp_path / "five.txt", "--batch-size", 1, "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["tokens"] == 4 and json.loads(out)["backward_tokens"] == 4
+    (tmp_path / "one.txt").write_text("the\n")
+    err = error_of(capsys, "lm", "eval", word_run, "--data", tmp_path / "one.txt")  # the run's --eval-batch-size 2
+    assert "2 tokens make 2 streams of 1, too short to predict a token; lower --batch-size" in err
+    (tmp_path / "blank.txt").write_text("\n \n")
+    err = error_of(capsys, "lm", "eval", word_run, "--data", tmp_path / "blank.txt")
+    assert "no tokens left" in err and "config.yaml" in err and "--pretokenize" not in err
+    assert "--batch-size must be at least 1, got 0" in error_of(capsys, "lm", "eval", word_run, "--data",
+                                                               tmp_path / "five.txt", "--batch-size", 0)
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(word_run, unfinished)
+    (unfinished / "model.pt").unlink()
+    err = error_of(capsys, "lm", "eval", unfinished, "--data", tmp_path / "five.txt")
+    assert "no model.pt yet" in err and f"nlplab lm train -o {unfinished} --resume" in err
+
+
+def test_embed_output_paths_are_checked_before_any_work(word_run, tmp_path, capsys):
+    inp = tmp_path / "in.txt"
+    inp.write_text("the company\n\nsaid it\n")
+    embed = ("lm", "embed", word_run, inp, "-o")
+    (tmp_path / "adir.pt").mkdir()
+    assert "adir.pt: is a folder; give -o a file name" in error_of(capsys, *embed, tmp_path / "adir.pt")
+    (tmp_path / "afile").write_text("x")
+    assert "afile is a file, not a folder" in error_of(capsys, *embed, tmp_path / "afile" / "e.pt")
+    (tmp_path / "j.json").mkdir()  # the .npy's alignment file cannot be written: nothing is
+    assert "j.json: is a folder" in error_of(capsys, *embed, tmp_path / "j.npy")
+    assert not (tmp_path / "j.npy").exists() and not (tmp_path / "j.mix.npy").exists()
+    assert "write .pt (a torch dict) or .npy" in error_of(capsys, *embed, tmp_path / "e.txt")
+    assert "--batch-size must be at least 1, got 0" in error_of(capsys, *embed, tmp_path / "e.pt", "--batch-size", 0)
+    assert run_cli(*embed, tmp_path / "new" / "E.NPY") == 0  # any case; missing folders are made
+    meta = json.loads((tmp_path / "new" / "E.json").read_text())
+    assert meta["tokens"] == [["the", "company"], [], ["said", "it"]] and meta["offsets"] == [0, 2, 2]  # row in, row out
+    assert np.load(tmp_path / "new" / "E.NPY").shape == (4, 3, 32) == (*np.load(tmp_path / "new" / "E.mix.NPY").shape[:1], 3, 32)
+    assert sorted(f.name for f in (tmp_path / "new").iterdir()) == ["E.NPY", "E.json", "E.mix.NPY"]  # no temp files left
 
 
 def test_run_folder_mismatches(word_run, ptb, tmp_path, capsys):

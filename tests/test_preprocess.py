@@ -134,6 +134,24 @@ def test_workers_keep_order(tmp_path, capsys):
     assert len(got) == 3001 and [r.split("\t")[0] for r in got[1:]] == [str(i) for i in range(3000)]
 
 
+def test_workers_fork_after_kiwi_ran_in_this_process(tmp_path):
+    """A Kiwi built in the parent (a notebook that tokenized first) is copied into each forked
+    worker with its thread pool; freeing that copy there waited on threads that do not exist in
+    the child and hung the run. Checked in a fresh process, under a timeout."""
+    import subprocess
+    import sys
+
+    src = write(tmp_path / "in.txt", "".join(f"문장 번호 {i} 입니다\n" for i in range(40)))
+    script = ("import sys\nfrom nlplab import tokenize\nfrom nlplab.cli import main\n"
+              "tokenize.load('kiwi', 'ko')('재밌어요')\n"  # held by the tokenizer cache only
+              "sys.exit(main(sys.argv[1:]))\n")
+    args = ["preprocess", src, "-o", tmp_path / "out.txt", "--lang", "ko", "--tokenizer", "kiwi", "--chunk-bytes", "64",
+            "--workers", "2", "--no-progress"]
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert lines(tmp_path / "out.txt")[7] == "문장 번호 7 이 ᆸ니다" and len(lines(tmp_path / "out.txt")) == 40
+
+
 def test_log_file_records_config_and_counts(tmp_path):
     src = write(tmp_path / "in.txt", "a b\nc\n")
     assert run_cli("tokenize", src, "-o", tmp_path / "o.txt", "--lang", "en", "--tokenizer", "whitespace") == 0

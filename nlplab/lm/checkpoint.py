@@ -92,6 +92,10 @@ def load_run(run, device=None) -> SimpleNamespace:
     if subword is not None:
         check_vocab(subword, vocab.fingerprint(), Vocab.from_subword(tokenizer.subword),
                     f"{run}/{TOKENIZER} was changed; copy back the folder the run was trained with")
+    if not (run / MODEL).is_file() and (run / CHECKPOINT).is_file():
+        raise NlplabError(f"{run}: no {MODEL} yet (best weights come with the first validation, or at the end "
+                          "without --valid); "
+                          f"continue it with `nlplab lm train -o {run} --resume`")
     saved = load_pt(run / MODEL)
     check_vocab(run / VOCAB, saved["vocab"], vocab, f"{run}/{VOCAB} was changed; restore it from the training run")
     model = BiLM(BiLMConfig(**saved["bilm"]))

@@ -79,7 +79,7 @@ def cmd_lm_eval(args) -> int:
     from nlplab.lm.evaluate import eval_file
 
     if args.batch_size is not None and args.batch_size < 1:
-        raise NlplabError("--batch-size must be at least 1")
+        raise NlplabError(f"--batch-size must be at least 1, got {args.batch_size}")
     r = eval_file(args.run, args.data, args.batch_size, args.device)
     if args.json:
         print(json.dumps(r))
@@ -92,10 +92,11 @@ def cmd_lm_eval(args) -> int:
 def cmd_lm_embed(args) -> int:
     from nlplab import io
     from nlplab.lm.checkpoint import load_run
-    from nlplab.lm.embed import embed, save
+    from nlplab.lm.embed import check_output, embed, save
 
-    if not args.output.endswith((".pt", ".npy")):
-        raise NlplabError(f"{args.output}: write .pt (a torch dict) or .npy (an array plus a .json alignment)")
+    check_output(args.output)
+    if args.batch_size < 1:
+        raise NlplabError(f"--batch-size must be at least 1, got {args.batch_size}")
     model = load_run(args.run, args.device).model
     texts = list(io.iter_texts(io.inspect(args.input, "txt")))
     if not texts:

@@ -43,8 +43,10 @@ class Tokens:
         return dict(zip(self.types, np.bincount(self.ids, minlength=len(self.types)).tolist()))
 
 
-def read(path: str, tokenizer, column: str | None = None, chunk: int = 2000) -> Tokens:
-    """Tokenize every line of a txt file (or the --column of a tsv/csv/jsonl file)."""
+def read(path: str, tokenizer, column: str | None = None, chunk: int = 2000,
+         check: str = "check the file, --column, --clean and --pretokenize") -> Tokens:
+    """Tokenize every line of a txt file (or the --column of a tsv/csv/jsonl file).
+    `check`: the advice when no token is left (what the user can change)."""
     layout = io.inspect(path, None, column)
     types: dict[str, int] = {}
     ids = array("q")  # 8 bytes a token, where a list of ints takes ~36
@@ -66,7 +68,7 @@ def read(path: str, tokenizer, column: str | None = None, chunk: int = 2000) -> 
         raise NlplabError(f"{path}: empty corpus (no lines); give a file with text")
     if not ids:
         raise NlplabError(f"{path}: no tokens left after cleaning and tokenizing ({len(lengths):,} lines); "
-                          "check the file, --column, --clean and --pretokenize")
+                          f"{check}")
     return Tokens(path, list(types), np.frombuffer(ids, dtype=np.int64).copy(), np.asarray(lengths, dtype=np.int64))
 
 
@@ -131,10 +133,14 @@ class StreamBatches:
 
     stateful = True
 
-    def __init__(self, corpus: Corpus, batch_size: int, bptt: int, device, flags=("--batch-size", "--bptt")):
+    def __init__(self, corpus: Corpus, batch_size: int, bptt: int, device, flags=("--batch-size", "--bptt"),
+                 eval_: bool = False):
         inputs, targets = corpus.stream()
         n = len(inputs) // batch_size
-        if n < bptt + 1:
+        if eval_ and n < 2:  # evaluation takes a last window shorter than bptt; one prediction a stream is enough
+            raise NlplabError(f"{corpus.path}: {len(inputs):,} tokens make {batch_size} streams of {n}, too short to "
+                              f"predict a token; lower {flags[0]}")
+        if not eval_ and n < bptt + 1:
             raise NlplabError(f"{corpus.path}: {len(inputs):,} tokens make {batch_size} streams of {n:,}, too short for "
                               f"a window of {flags[1]} {bptt} (needs {bptt + 1}); lower {flags[0]} or {flags[1]}")
         # (B, n): row b is tokens [b*n, (b+1)*n); the tail that does not fill a row is left out
@@ -185,7 +191,7 @@ class SentenceBatches:
     def __init__(self, corpus: Corpus, batch_size: int, bptt: int, device, shuffle: bool = False, seed: int = 0,
                  flags=("--batch-size", "--bptt")):
         self.items = corpus.sentences(bptt)
-        if len(self.items) < batch_size:
+        if shuffle and len(self.items) < batch_size:  # training; evaluation reads a short batch
             raise NlplabError(f"{corpus.path}: {len(self.items):,} sentences, fewer than {flags[0]} {batch_size}; "
                               f"lower {flags[0]}")
         self.pad_in = corpus.pad_t if corpus.chars is not None else int(corpus.to_vocab[corpus.pad_t])
@@ -248,8 +254,11 @@ class SentenceBatches:
         return out
 
 
-def batches(corpus: Corpus, mode: str, batch_size: int, bptt: int, device, shuffle=False, seed=0, eval_=False):
-    flags = ("--eval-batch-size" if eval_ else "--batch-size", "--bptt")
+def batches(corpus: Corpus, mode: str, batch_size: int, bptt: int, device, shuffle=False, seed=0, eval_=False,
+            batch_flag: str | None = None):
+    """Training (shuffle) or evaluation batches; batch_flag names the option that set
+    batch_size in errors (default: --batch-size, or --eval-batch-size for evaluation)."""
+    flags = (batch_flag or ("--eval-batch-size" if eval_ else "--batch-size"), "--bptt")
     if mode == "stream":
-        return StreamBatches(corpus, batch_size, bptt, device, flags)
+        return StreamBatches(corpus, batch_size, bptt, device, flags, eval_)
     return SentenceBatches(corpus, batch_size, bptt, device, shuffle, seed, flags)

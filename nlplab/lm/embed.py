@@ -6,20 +6,23 @@
     >>> out[0]["tokens"], out[0]["layers"].shape, out[0]["mix"].shape
     (['the', 'cat', 'sat'], torch.Size([3, 3, 256]), torch.Size([3, 256]))
 
-Each sentence is read alone as <s> tokens </s> from a zero state (the boundaries are left
-out of the output). Per token there are L + 1 layers of 2P values: layer 0 is the token
+Each sentence is read alone from a zero state between boundary tokens, left out of the
+output: <s> tokens </s> for a sentence-mode run; </s> tokens </s> for a stream-mode run,
+whose LMs only ever saw </s> between lines (the previous line's end, in both directions). Per token there are L + 1 layers of 2P values: layer 0 is the token
 encoder output written twice (ELMo duplicates it to match the biLSTM layers), layer k is
 [forward; backward] output of LSTM layer k. The scalar mix is gamma * sum_k s_k * layer_k
 with s = softmax(w); w = 0 and gamma = 1 until a downstream task learns them.
 
 Files: OUT.pt is a torch dict {"tokens": [[str]], "layers": [(L+1, n, 2P)], "mix": [(n, 2P)],
 "scalar_mix_weights": (L+1,), "gamma", "layer_names", "run"}. OUT.npy is one float32 array
-(all tokens, L+1, 2P) of the sentences one after another, and OUT.json gives the
-alignment: {"tokens": [[str]], "offsets": [row of each sentence's first token], ...}.
+(all tokens, L+1, 2P) of the sentences one after another, OUT.mix.npy the scalar mix
+(all tokens, 2P) in the same rows, and OUT.json gives the alignment: {"tokens": [[str]],
+"offsets": [row of each sentence's first token], ...}. The files appear together or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -28,7 +31,6 @@ import torch
 from torch import nn
 
 from nlplab import NlplabError
-from nlplab.config import write_atomic
 from nlplab.io import atomic_output
 from nlplab.lm.vocab import char_ids
 
@@ -50,9 +52,11 @@ class ScalarMix(nn.Module):
 
 
 def _inputs(model, tokens: list[list[str]]):
-    """Padded encoder inputs of <s> tokens </s> and the lengths."""
+    """Padded encoder inputs of each sentence between its boundary tokens, and the lengths."""
     vocab, cfg = model.vocab, model.cfg
-    seqs = [[vocab.specials["bos"], *t, vocab.specials["eos"]] for t in tokens]
+    stream = getattr(getattr(model, "lm_config", None), "mode", "sentence") == "stream"
+    start, end = vocab.specials["eos" if stream else "bos"], vocab.specials["eos"]
+    seqs = [[start, *t, end] for t in tokens]
     lengths = torch.tensor([len(s) for s in seqs])
     T = int(lengths.max())
     if cfg.encoder == "char":
@@ -72,6 +76,8 @@ def embed(model, sentences, batch_size: int = 32) -> list[dict]:
     per sentence: tokens, layers (L+1, n, 2P), mix (n, 2P), float32 on the CPU."""
     if not hasattr(model, "vocab"):
         raise NlplabError("embed needs a model loaded with BiLM.from_run(RUN) (it brings the vocabulary and tokenizer)")
+    if batch_size < 1:
+        raise NlplabError(f"batch_size must be at least 1, got {batch_size}")
     if not hasattr(model, "scalar_mix"):
         model.scalar_mix = ScalarMix(model.cfg.layers + 1).to(next(model.parameters()).device)
     sentences = list(sentences)
@@ -90,33 +96,55 @@ def embed(model, sentences, batch_size: int = 32) -> list[dict]:
         layers = torch.stack([torch.cat([x, x], -1)] + [torch.cat([f, b], -1) for f, b in zip(fwd, bwd)])  # (L+1, B, T, 2P)
         mix = model.scalar_mix(layers)  # (B, T, 2P)
         for r, toks in enumerate(chunk):
-            n = len(toks)  # positions 1..n: the tokens without <s> and </s>
+            n = len(toks)  # positions 1..n: the tokens without the boundaries
             out.append({"tokens": toks, "layers": layers[:, r, 1:n + 1].float().cpu(), "mix": mix[r, 1:n + 1].float().cpu()})
     model.train(was_training)
     return out
 
 
-def save(outputs: list[dict], path: str, model) -> dict:
-    """Write embed() outputs as OUT.pt, or OUT.npy with OUT.json beside it."""
+def mix_path(path: Path) -> Path:
+    """OUT.mix.npy beside OUT.npy."""
+    return path.with_name(f"{path.stem}.mix{path.suffix}")
+
+
+def check_output(path: str) -> str:
+    """The format of -o from its extension (.pt or .npy, any case), checked before any work:
+    not a folder (nor, for .npy, the .json and .mix.npy beside it), inside a folder."""
     p = Path(path)
+    fmt = p.suffix.lower()
+    if fmt not in (".pt", ".npy"):
+        raise NlplabError(f"{path}: write .pt (a torch dict) or .npy (an array plus a .json alignment)")
+    for f in [p] + ([p.with_suffix(".json"), mix_path(p)] if fmt == ".npy" else []):
+        if f.is_dir():
+            raise NlplabError(f"{f}: is a folder; give -o a file name")
+    above = next(a for a in p.absolute().parents if a.exists())
+    if not above.is_dir():
+        raise NlplabError(f"{path}: {above} is a file, not a folder; give -o another path")
+    return fmt
+
+
+def save(outputs: list[dict], path: str, model) -> dict:
+    """Write embed() outputs as OUT.pt, or OUT.npy + OUT.mix.npy + OUT.json; all or nothing."""
+    p, fmt = Path(path), check_output(path)
     mix = model.scalar_mix
     names = ["token"] + [f"lstm{k}" for k in range(1, model.cfg.layers + 1)]
     meta = {"layer_names": names, "dim": 2 * model.cfg.proj_dim, "scalar_mix_weights": mix.normalized().tolist(),
             "gamma": float(mix.gamma.detach()), "run": str(getattr(model, "run", ""))}
-    if p.suffix == ".pt":
+    if fmt == ".pt":
         obj = {"tokens": [o["tokens"] for o in outputs], "layers": [o["layers"] for o in outputs],
                "mix": [o["mix"] for o in outputs], **meta, "scalar_mix_weights": mix.normalized().detach().cpu()}
         with atomic_output(str(p), "wb") as f:
             torch.save(obj, f)
         return meta
-    if p.suffix != ".npy":
-        raise NlplabError(f"{path}: write .pt (a torch dict) or .npy (an array plus {p.with_suffix('.json').name})")
     dim, n_layers = meta["dim"], len(names)
-    arrays = [o["layers"].permute(1, 0, 2).numpy() for o in outputs]  # (n, L+1, 2P) each
     lengths = [len(o["tokens"]) for o in outputs]
+    layers = np.concatenate([o["layers"].permute(1, 0, 2).numpy() for o in outputs] or [np.zeros((0, n_layers, dim), np.float32)])
+    mixed = np.concatenate([o["mix"].numpy() for o in outputs] or [np.zeros((0, dim), np.float32)])
     meta.update({"tokens": [o["tokens"] for o in outputs], "offsets": np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist(),
-                 "shape": [sum(lengths), n_layers, dim]})
-    with atomic_output(str(p), "wb") as f:
-        np.save(f, np.concatenate(arrays) if arrays else np.zeros((0, n_layers, dim), np.float32))
-    write_atomic(p.with_suffix(".json"), json.dumps(meta, ensure_ascii=False) + "\n")
+                 "shape": [sum(lengths), n_layers, dim], "mix_file": mix_path(p).name})
+    with contextlib.ExitStack() as files:  # each is renamed into place only when all three are written
+        np.save(files.enter_context(atomic_output(str(p), "wb")), layers)
+        np.save(files.enter_context(atomic_output(str(mix_path(p)), "wb")), mixed)
+        files.enter_context(atomic_output(str(p.with_suffix(".json")), "w", "utf-8")).write(
+            json.dumps(meta, ensure_ascii=False) + "\n")
     return meta

@@ -67,8 +67,11 @@ def eval_file(run, path: str, batch_size: int | None = None, device=None) -> dic
     (mode, tokenization, vocabulary; --eval-batch-size streams unless given)."""
     r = load_run(run, device)
     cfg = r.cfg
-    corpus = data.Corpus(data.read(path, r.tokenizer, cfg.column), r.vocab, cfg.encoder == "char", cfg.max_chars)
-    b = data.batches(corpus, cfg.mode, batch_size or cfg.eval_batch_size, cfg.bptt, r.device, eval_=True)
+    check = f"check the file (it is read as {run} was trained: its config.yaml's column, clean and pretokenize)"
+    tokens = data.read(path, r.tokenizer, cfg.column, check=check)
+    corpus = data.Corpus(tokens, r.vocab, cfg.encoder == "char", cfg.max_chars)
+    b = data.batches(corpus, cfg.mode, batch_size or cfg.eval_batch_size, cfg.bptt, r.device, eval_=True,
+                     batch_flag="--batch-size")
     out = evaluate(r.model, b, autocast_for(r.device, cfg.precision))
     out.update({"data": str(path), "run": str(run), "step": r.step, "unk_rate": corpus.n_unk / max(corpus.n_tokens, 1)})
     return out
