@@ -210,6 +210,56 @@ def test_warmup_schedules_and_presets():
     assert preset("elmo-original")["hidden_dim"] == 4096 and preset("elmo-original")["highway"] == 2
 
 
+@pytest.mark.parametrize("name", ["constant", "step", "cosine", "cosine-restarts", "warmup-cosine"])
+def test_every_schedule_follows_its_formula(name):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    cfg = LMConfig(train="x", output="y", scheduler=name, lr=1.0, min_lr=0.1, lr_step=4, lr_gamma=0.5, warmup_steps=2)
+    total, lrs = 12, []
+    sched = make_scheduler(cfg, opt, total=total)
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    cos = lambda t, T: 0.1 + 0.9 * (1 + math.cos(math.pi * t / T)) / 2  # noqa: E731
+    want = {"constant": [0.5] + [1.0] * (total - 1),  # with --warmup-steps, warmup first
+            "step": [0.5 ** (t // 4) for t in range(total)],  # x lr_gamma every lr_step steps
+            "cosine": [cos(t, total) for t in range(total)],  # over the whole run down to min_lr
+            "cosine-restarts": [cos(t % 4, 4) for t in range(total)],  # back to the peak every lr_step steps
+            "warmup-cosine": [0.5, 1.0] + [cos(t - 2, total - 2) for t in range(2, total)]}[name]
+    assert lrs == pytest.approx(want)
+
+
+def test_optimizers_take_the_configured_step():
+    """One step from w = 0 with gradient 2 (loss 2w), in closed form; Adagrad starts its
+    accumulator at 1 as bilm-tf does, so its first step is lr * g / sqrt(1 + g^2)."""
+    from nlplab.lm.train import make_optimizer
+
+    lr, g = 0.1, 2.0
+    want = {"sgd": -lr * g, "adagrad": -lr * g / math.sqrt(1 + g * g), "adam": -lr, "adamw": -lr}
+    for name, step in want.items():
+        w = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.zeros_(w.weight)
+        opt = make_optimizer(LMConfig(train="x", output="y", optimizer=name, lr=lr), w, torch.device("cpu"))
+        w(torch.ones(1, 1)).sum().mul(g).backward()
+        opt.step()
+        assert w.weight.item() == pytest.approx(step, rel=1e-5), name
+    sgd = make_optimizer(LMConfig(train="x", output="y", optimizer="sgd", momentum=0.9, weight_decay=0.01), w,
+                         torch.device("cpu"))
+    assert sgd.param_groups[0]["momentum"] == 0.9 and sgd.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_lstm_stack_adds_each_layer_input_from_the_second_layer_on():
+    from nlplab.lm.model import LSTMStack
+
+    stack = LSTMStack(BiLMConfig(vocab_size=10, proj_dim=4, hidden_dim=8, layers=3, dropout=0.0)).eval()
+    x = torch.randn(2, 5, 4)
+    outs, _ = stack(x)
+    y1 = stack.layers[0](x)[0]
+    y2 = stack.layers[1](y1)[0] + y1
+    y3 = stack.layers[2](y2)[0] + y2
+    assert torch.allclose(outs[0], y1) and torch.allclose(outs[1], y2) and torch.allclose(outs[2], y3)
+
+
 # ---- training runs
 
 def test_resume_is_bit_exact(ptb, tmp_path, monkeypatch):
@@ -317,6 +367,22 @@ def test_tiny_run_beats_the_uniform_baseline_and_fills_the_run_folder(word_run):
     records = [json.loads(r) for r in (word_run / "metrics.jsonl").read_text().splitlines()]
     assert {r["split"] for r in records} == {"train", "valid", "test"}
     assert all({"loss", "forward_ppl", "tokens_per_s", "lr"} <= set(r) for r in records if r["split"] == "train")
+
+
+def test_tensorboard_holds_the_metrics_jsonl_numbers(word_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(word_run / "tb"))
+    tb.Reload()
+    records = [json.loads(line) for line in (word_run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["split"] == "train"]
+    valid = [r for r in records if r["split"] == "valid"]
+    assert train and len(valid) == 2  # 2 epochs: one validation each
+    assert {"train/loss", "train/tokens_per_s", "train/lr", "valid/forward_ppl", "valid/backward_ppl"} <= set(tb.Tags()["scalars"])
+    for split, key, recs in (("train", "loss", train), ("train", "lr", train), ("valid", "forward_ppl", valid)):
+        events = tb.Scalars(f"{split}/{key}")
+        assert [e.step for e in events] == [r["step"] for r in recs]
+        assert [e.value for e in events] == pytest.approx([r[key] for r in recs], rel=1e-6)
 
 
 def test_eval_json_matches_the_training_runs_numbers(word_run, ptb, capsys):
