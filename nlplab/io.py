@@ -294,6 +294,19 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def check_writable(path: str) -> None:
+    """A one-line error, before any work, when `path` cannot become a file: it is a folder,
+    a file stands where a folder above it should be, or that folder is not writable."""
+    target = Path(path)
+    if target.is_dir():
+        raise NlplabError(f"{path}: is a folder; give a file name")
+    above = next(a for a in target.absolute().parents if a.exists())
+    if not above.is_dir():
+        raise NlplabError(f"{path}: {above} is a file, not a folder; give another path")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise NlplabError(f"{path}: {above} is not writable; give another path")
+
+
 @contextmanager
 def atomic_output(path: str, mode: str = "wb", encoding: str | None = None):
     """Write to a temporary file beside `path`, renamed over it only on success: an
@@ -301,6 +314,7 @@ def atomic_output(path: str, mode: str = "wb", encoding: str | None = None):
     if path == "-":
         yield sys.stdout.buffer if "b" in mode else sys.stdout
         return
+    check_writable(path)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")

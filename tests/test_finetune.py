@@ -319,6 +319,12 @@ def test_predict_labels_every_row_like_the_dev_predictions(finished, glue, tmp_p
     assert len((tmp_path / "q.tsv").read_text().splitlines()) == 4  # header + 3 rows: the empty line is kept
     code, _, err = run_cli("finetune", "predict", finished, tmp_path / "nope.txt", "-o", tmp_path / "r.tsv", capsys=capsys)
     assert code == 2 and "nope.txt: no such file" in err and not (tmp_path / "r.tsv").exists()
+    (tmp_path / "taken").mkdir()  # -o a folder, or below a file: one line before any scoring
+    code, _, err = run_cli("finetune", "predict", finished, tmp_path / "in.txt", "-o", tmp_path / "taken", capsys=capsys)
+    assert code == 2 and err.strip().endswith(f"error: {tmp_path / 'taken'}: is a folder; give a file name")
+    code, _, err = run_cli("finetune", "predict", finished, tmp_path / "in.txt", "-o", tmp_path / "q.tsv" / "x.tsv",
+                           capsys=capsys)
+    assert code == 2 and f"{tmp_path / 'q.tsv'} is a file, not a folder" in err
 
 
 def test_mnli_run_scores_both_dev_sets_and_predicts_ax(vocab, tmp_path):

@@ -556,7 +556,7 @@ def test_embed_output_paths_are_checked_before_any_work(word_run, tmp_path, caps
     inp.write_text("the company\n\nsaid it\n")
     embed = ("lm", "embed", word_run, inp, "-o")
     (tmp_path / "adir.pt").mkdir()
-    assert "adir.pt: is a folder; give -o a file name" in error_of(capsys, *embed, tmp_path / "adir.pt")
+    assert "adir.pt: is a folder; give a file name" in error_of(capsys, *embed, tmp_path / "adir.pt")
     (tmp_path / "afile").write_text("x")
     assert "afile is a file, not a folder" in error_of(capsys, *embed, tmp_path / "afile" / "e.pt")
     (tmp_path / "j.json").mkdir()  # the .npy's alignment file cannot be written: nothing is

@@ -119,6 +119,8 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
                  fmt: str | None = None, no_header: bool = False, batch_size: int = 64) -> int:
     """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
     class; one row per input row, in order. Returns the row count."""
+    if output != "-":
+        io.check_writable(output)  # before reading and scoring the input
     cols = default_columns(run)
     s = read_input(path, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
     if cols[1] and s.texts_b is None:

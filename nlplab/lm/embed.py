@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from nlplab import NlplabError
-from nlplab.io import atomic_output
+from nlplab.io import atomic_output, check_writable
 from nlplab.lm.vocab import char_ids
 
 
@@ -115,11 +115,7 @@ def check_output(path: str) -> str:
     if fmt not in (".pt", ".npy"):
         raise NlplabError(f"{path}: write .pt (a torch dict) or .npy (an array plus a .json alignment)")
     for f in [p] + ([p.with_suffix(".json"), mix_path(p)] if fmt == ".npy" else []):
-        if f.is_dir():
-            raise NlplabError(f"{f}: is a folder; give -o a file name")
-    above = next(a for a in p.absolute().parents if a.exists())
-    if not above.is_dir():
-        raise NlplabError(f"{path}: {above} is a file, not a folder; give -o another path")
+        check_writable(str(f))
     return fmt
 
 
