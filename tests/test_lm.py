@@ -530,7 +530,7 @@ def test_bad_corpora_and_sizes(tmp_path, ptb, capsys):
     assert "bad.txt:2:5: byte 0xff is not UTF-8; re-encode the file" in err and "--on-error" not in err  # lm has no such flag
 
 
-def test_eval_reads_short_files_and_names_its_own_flags(word_run, tmp_path, capsys):
+def test_eval_reads_short_files_and_names_its_own_flags(word_run, ptb, tmp_path, capsys):
     """lm eval scores a file shorter than one training window (the last window of a stream is
     short anyway), and its errors name lm eval's own options."""
     (tmp_path / "five.txt").write_text("the company said it\n")  # 5 tokens with </s>; the run's bptt is 16
@@ -544,6 +544,11 @@ def test_eval_reads_short_files_and_names_its_own_flags(word_run, tmp_path, caps
     assert "no tokens left" in err and "config.yaml" in err and "--pretokenize" not in err
     assert "--batch-size must be at least 1, got 0" in error_of(capsys, "lm", "eval", word_run, "--data",
                                                                tmp_path / "five.txt", "--batch-size", 0)
+    sent = tmp_path / "sent"  # sentence mode: one sentence against the run's --eval-batch-size 2
+    assert run_cli("lm", "train", ptb / "small.txt", "-o", sent, "--preset", "tiny", "--mode", "sentence", "--max-steps", 2,
+                   "--no-progress") == 0
+    code, out, _ = run_cli("lm", "eval", sent, "--data", tmp_path / "five.txt", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["tokens"] == 5  # the 4 words and </s>, each predicted once per direction
     unfinished = tmp_path / "unfinished"
     shutil.copytree(word_run, unfinished)
     (unfinished / "model.pt").unlink()
