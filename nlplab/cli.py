@@ -100,6 +100,8 @@ def cmd_preprocess(args) -> int:
 
     cfg = config.resolve(preprocess.PreprocessConfig, args, args.config, STAGE_DEFAULTS[args.stage])
     if getattr(args, "text", None) is not None:
+        if cfg.input or cfg.output:
+            raise NlplabError("give --text alone (it prints), or INPUT and -o OUTPUT")
         result = preprocess.Preprocessor(cfg).process(args.text)
         print(" ".join(result) if isinstance(result, list) else result)
         return 0
@@ -124,10 +126,13 @@ def cmd_sentences(args) -> int:
     from nlplab.tokenize import split_sentences
 
     if args.text is not None:
+        if args.input or args.output:
+            raise NlplabError("give --text alone (it prints), or INPUT and -o OUTPUT")
         print("\n".join(split_sentences(args.text, args.lang)))
         return 0
     if not args.input or not args.output:
         raise NlplabError("give INPUT and -o OUTPUT, or --text")
+    io.check_writable(args.output, [args.input])
     layout = io.inspect(args.input, "txt")
     docs = sents = 0
     with io.atomic_output(args.output, "w") as out:
@@ -154,8 +159,10 @@ def cmd_setup_data(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from nlplab import io
     from nlplab.demo import run
 
+    io.check_folder(args.out)
     return run(args.out, args.lines)
 
 
@@ -166,6 +173,17 @@ def main(argv=None) -> int:
     except NlplabError as e:
         name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
         print(f"nlplab {name}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path no check above foresaw: a file in the way, permissions, a full disk
+        if e.filename is None:
+            raise
+        name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
+        print(f"nlplab {name}: error: {e.filename}: {e.strerror or e}; check the path", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:  # a file read whole (JSON, YAML) that is not UTF-8
+        name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
+        print(f"nlplab {name}: error: a file it reads is not UTF-8 (byte 0x{e.object[e.start]:02x} at byte {e.start}); "
+              "re-encode it (e.g. iconv -f cp949 -t utf-8)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         sub = getattr(args, "subcommand", None)

@@ -294,9 +294,17 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def check_writable(path: str) -> None:
-    """A one-line error, before any work, when `path` cannot become a file: it is a folder,
-    a file stands where a folder above it should be, or that folder is not writable."""
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_writable(path: str, inputs=()) -> None:
+    """A one-line error, before any work, when `path` cannot become an output file: it is a
+    folder, a file stands where a folder above it should be, that folder is not writable,
+    or it is one of the `inputs` (which writing would destroy)."""
     target = Path(path)
     if target.is_dir():
         raise NlplabError(f"{path}: is a folder; give a file name")
@@ -305,6 +313,27 @@ def check_writable(path: str) -> None:
         raise NlplabError(f"{path}: {above} is a file, not a folder; give another path")
     if not os.access(above, os.W_OK | os.X_OK):
         raise NlplabError(f"{path}: {above} is not writable; give another path")
+    for i in inputs:
+        if i and i != "-" and (_same(target, Path(i)) or target.absolute() == Path(i).absolute()):
+            raise NlplabError(f"{path}: is the input {i}; writing would overwrite it, give another path")
+
+
+def check_folder(path: str, inputs=()) -> None:
+    """A one-line error, before any work, when `path` cannot be an output folder: a file is
+    there or above it, or one of the `inputs` lies in it (clearing or filling the folder
+    would touch the user's data)."""
+    target = Path(path).absolute()
+    if target.exists() and not target.is_dir():
+        raise NlplabError(f"{path}: is a file; give a folder")
+    above = next(a for a in [target, *target.parents] if a.exists())
+    if not above.is_dir():
+        raise NlplabError(f"{path}: {above} is a file, not a folder; give another path")
+    for i in inputs:
+        if not i or i == "-" or not Path(i).exists():
+            continue
+        src = Path(i).resolve()
+        if target.exists() and (src == target.resolve() or target.resolve() in src.parents):
+            raise NlplabError(f"{path}: holds the input {i}; write to another folder")
 
 
 @contextmanager

@@ -290,6 +290,8 @@ def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Su
         raise NlplabError("give an INPUT file and -o OUTPUT")
     if cfg.input != "-" and cfg.output != "-" and os.path.abspath(cfg.input) == os.path.abspath(cfg.output):
         raise NlplabError(f"{cfg.output}: output would overwrite the input; choose another -o path")
+    if cfg.output != "-":
+        io.check_writable(cfg.output, [cfg.input])
     column = cfg.column
     layout = io.inspect(cfg.input, cfg.format, column, cfg.no_header)
     if cfg.output_column and layout.format == "txt":

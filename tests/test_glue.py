@@ -481,6 +481,13 @@ def test_custom_korean_dataset_through_the_same_commands(tmp_path, capsys):
     assert json.loads(js)["entries"]["NSMC"]["accuracy"] == 1.0
     code, _, err = run_cli("glue", "score", out, "--data-dir", FIX, *flags, capsys=capsys)
     assert code == 2 and "not both" in err
+    # the name becomes file names: no path in it; the output folder never the data's own
+    bad = [*flags[:-1], "../evil"]
+    code, _, err = run_cli("glue", "baseline", "--kind", "majority", "-o", tmp_path / "r2", *bad, capsys=capsys)
+    assert code == 2 and "--name '../evil': prediction files are named after it" in err
+    assert not (tmp_path / "evil.dev.tsv").exists() and not (tmp_path / "r2").exists()
+    code, _, err = run_cli("glue", "baseline", "--kind", "majority", "--data-dir", FIX, "-o", FIX, capsys=capsys)
+    assert code == 2 and "holds the input" in err
 
 
 def test_tfidf_without_sklearn_says_how_to_install(monkeypatch, tmp_path, capsys):

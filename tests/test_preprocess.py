@@ -228,6 +228,12 @@ def test_bad_options(tmp_path, capsys):
     assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "en", "--tokenizer", "okt"], "'okt' is for 'ko'", "nltk")
     assert_error(capsys, ["preprocess", src, "-o", o], "--lang")
     assert_error(capsys, ["preprocess", src, "-o", src, "--lang", "en"], "overwrite the input")
+    assert_error(capsys, ["preprocess", src, "-o", src / "o.txt", "--lang", "en"], "in.txt is a file, not a folder")
+    assert_error(capsys, ["tokenize", src, "-o", o, "--lang", "en", "--text", "hi"], "give --text alone")
+    assert_error(capsys, ["sentences", src, "-o", src, "--lang", "en"], "is the input", "give another path")
+    assert_error(capsys, ["stopwords", "--lang", "en", "--stopwords-file", tmp_path], f"{tmp_path}: Is a directory")
+    assert_error(capsys, ["demo", "--out", src], "in.txt: is a file; give a folder")
+    assert src.read_text(encoding="utf-8") == "x\n"
     assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "ko", "--clean", "nfc,bogus"], "'bogus'", "presets")
     assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "ko", "--keep-tags", "NOUNS"], "NOUNS", "coarse tags")
     conf = write(tmp_path / "c.yaml", "lang: ko\ntokenzier: mecab\n")

@@ -204,6 +204,14 @@ def test_bad_input(tmp_path, capsys):
     assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "taken", "--lang", "en"], "already exists", "--force")
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]  # no half-written folders
     assert not (tmp_path / "big").exists() and not (tmp_path / "e").exists()
+    # --force replaces a subword folder, never the corpus or another folder
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(EN.read_text(encoding="utf-8"), encoding="utf-8")
+    force = ("--lang", "en", "--vocab-size", "300", "--force")
+    assert_cli_error(capsys, ["subword", "train", corpus, "-o", corpus, *force], "corpus.txt: is a file; give a folder")
+    assert_cli_error(capsys, ["subword", "train", corpus, "-o", tmp_path, *force], "holds the input")
+    assert_cli_error(capsys, ["subword", "train", corpus, "-o", tmp_path / "taken", *force], "not a subword folder")
+    assert corpus.read_text(encoding="utf-8") == EN.read_text(encoding="utf-8") and (tmp_path / "taken" / "f").is_file()
 
 
 def test_missing_pretokenizer(tmp_path, monkeypatch):

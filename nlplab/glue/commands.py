@@ -124,6 +124,9 @@ def cmd_glue_report(args) -> int:
     results = [load_run(r, source) for r in args.runs]
     print(table(results))
     if args.html:
+        from nlplab import io
+
+        io.check_writable(args.html, args.runs)
         write_atomic(args.html, to_html(results))
         print(f"{args.html}: written", file=sys.stderr)
     return 0
@@ -133,11 +136,13 @@ def cmd_glue_baseline(args) -> int:
     import json
     from pathlib import Path
 
+    from nlplab import io
     from nlplab.config import write_atomic
     from nlplab.glue import baselines
     from nlplab.glue.report import score_dir, table
 
     source = _glue_source(args)
+    io.check_folder(args.output, [getattr(args, k, None) for k in ("data_dir", "train", "dev", "test")])
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     baselines.run(args.kind, source, args.output, tasks)
     if any(Path(args.output).glob("*.dev.tsv")):

@@ -201,6 +201,8 @@ class Custom:
                  labels: list[str] | None = None, regression: bool = False):
         if "train" not in files or label is None:
             raise NlplabError(f"{name}: a custom dataset needs a train file and its label column (--train FILE --label COL)")
+        if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
+            raise NlplabError(f"--name {name!r}: prediction files are named after it; use letters, digits, - _ and .")
         self.name, self.files, self.fmt, self.no_header = name, files, fmt, no_header
         self.mapping = {"text_a": text, "text_b": text_pair, "label": label, "id": id}
         self._labels, self.regression = labels, regression

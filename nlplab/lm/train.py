@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlplab import NlplabError, dist, runlog
+from nlplab import NlplabError, dist, io, runlog
 from nlplab.config import save, write_atomic
 from nlplab.lm import data
 from nlplab.lm.checkpoint import (
@@ -107,6 +107,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     if cfg.precision == "bf16" and not dist.bf16_ok(device):
         raise NlplabError(f"--precision bf16: {dist.NO_BF16}; train in fp32")
     runlog.check_tracking(cfg.tracking)
+    io.check_folder(cfg.output, [cfg.train, cfg.valid, cfg.test])
     ckpt = None
     if cfg.resume:
         if not (out / CHECKPOINT).is_file():

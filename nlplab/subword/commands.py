@@ -84,6 +84,7 @@ def cmd_subword_decode(args) -> int:
     from nlplab.subword import SubwordTokenizer
 
     tok = SubwordTokenizer(args.folder)
+    io.check_writable(args.output, [args.input])
     layout = io.inspect(args.input, "txt")
     n = 0
     with io.atomic_output(args.output, "w") as out:

@@ -168,9 +168,12 @@ def prepare_fn(cfg):
 def train(cfg: SubwordConfig, argv: list[str] | None = None, progress: bool | None = None) -> dict:
     """Train and write the folder; returns its metadata."""
     out = Path(cfg.output)
-    occupied = any(out.iterdir()) if out.is_dir() else out.exists()
+    io.check_folder(cfg.output, cfg.corpus)
+    occupied = out.is_dir() and any(out.iterdir())
     if occupied and not cfg.force:
         raise NlplabError(f"{out}: already exists; choose a new -o folder or pass --force to replace it")
+    if occupied and not (out / META_FILE).is_file():  # --force replaces a subword folder, never any other
+        raise NlplabError(f"{out}: not a subword folder (no {META_FILE}); --force only replaces one; choose a new -o folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private (0700); the vocabulary is made to be shared
