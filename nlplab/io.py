@@ -263,6 +263,8 @@ def _record(layout: Layout, lineno: int, row):
         return None, row
     if fmt in ("tsv", "csv"):
         fields = row.split("\t") if fmt == "tsv" else row
+        if fmt == "csv" and not fields and len(layout.columns) == 1:
+            fields = [""]  # a blank line of a one-column csv is an empty text, as in a tsv
         if len(fields) != len(layout.columns):
             kind = "tab-separated fields" if fmt == "tsv" else "fields"
             raise NlplabError(f"{layout.path}:{lineno}: {len(fields)} {kind}, header has "

@@ -72,6 +72,11 @@ class PreprocessConfig:
             raise NlplabError(f"--workers must be at least 1, got {self.workers}")
         if self.tokenizer == "none" and (self.stopwords or self.pos or self.keep_tags or self.drop_tags or self.stem):
             raise NlplabError("--stopwords/--pos/--keep-tags/--drop-tags/--stem need a tokenizer; drop --tokenizer none")
+        if self.chunk_bytes < 1:
+            raise NlplabError(f"--chunk-bytes must be at least 1, got {self.chunk_bytes}")
+        both = sorted((_tag_set(self.keep_tags) or set()) & (_tag_set(self.drop_tags) or set()))
+        if both:
+            raise NlplabError(f"--keep-tags and --drop-tags both name {', '.join(both)}; give each tag to one of them")
         for name in ("keep_tags", "drop_tags"):
             tags = _tag_set(getattr(self, name))
             bad = sorted(tags - set(COARSE_TAGS)) if tags else []
@@ -296,6 +301,9 @@ def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Su
     layout = io.inspect(cfg.input, cfg.format, column, cfg.no_header)
     if cfg.output_column and layout.format == "txt":
         raise NlplabError("--output-column needs a tsv, csv or jsonl file (txt rows have one column)")
+    if cfg.output_column and layout.format != "jsonl" and cfg.output_column in (layout.columns or []):
+        raise NlplabError(f"--output-column {cfg.output_column}: {cfg.input} already has that column; name a new one "
+                          "(or drop --output-column to replace the text)")
     proc = Preprocessor(cfg, layout, encoder)
     if cfg.workers == 1:
         proc.setup()  # fail fast on a missing backend or data before any output exists

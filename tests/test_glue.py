@@ -488,6 +488,10 @@ def test_custom_korean_dataset_through_the_same_commands(tmp_path, capsys):
     assert not (tmp_path / "evil.dev.tsv").exists() and not (tmp_path / "r2").exists()
     code, _, err = run_cli("glue", "baseline", "--kind", "majority", "--data-dir", FIX, "-o", FIX, capsys=capsys)
     assert code == 2 and "holds the input" in err
+    nolab = write(tmp_path / "nolab.txt", "id\tdocument\tlabel\n1\t재밌어요\t1\n2\t별로\t\n")
+    code, _, err = run_cli("glue", "baseline", "--kind", "majority", "-o", tmp_path / "r3",
+                           *[nolab if f == train else f for f in flags], capsys=capsys)
+    assert code == 2 and "nolab.txt:3: empty label in column 'label'; give every train row its label" in err
 
 
 def test_tfidf_without_sklearn_says_how_to_install(monkeypatch, tmp_path, capsys):

@@ -234,11 +234,27 @@ def test_bad_options(tmp_path, capsys):
     assert_error(capsys, ["stopwords", "--lang", "en", "--stopwords-file", tmp_path], f"{tmp_path}: Is a directory")
     assert_error(capsys, ["demo", "--out", src], "in.txt: is a file; give a folder")
     assert src.read_text(encoding="utf-8") == "x\n"
+    assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "ko", "--keep-tags", "content", "--drop-tags", "NOUN"],
+                 "--keep-tags and --drop-tags both name NOUN")
+    assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "en", "--chunk-bytes", "0"], "--chunk-bytes must be at least 1")
+    conf = write(tmp_path / "n.yaml", "lang: en\nchunk_bytes: abc\n")
+    assert_error(capsys, ["preprocess", src, "-o", o, "--config", conf], "n.yaml: chunk_bytes: 'abc' is not a whole number")
+    tsv = write(tmp_path / "t.tsv", "id\ttext\n1\ta b\n")
+    assert_error(capsys, ["preprocess", tsv, "-o", tmp_path / "o.tsv", "--lang", "en", "--output-column", "id"],
+                 "--output-column id", "already has that column")
     assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "ko", "--clean", "nfc,bogus"], "'bogus'", "presets")
     assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "ko", "--keep-tags", "NOUNS"], "NOUNS", "coarse tags")
     conf = write(tmp_path / "c.yaml", "lang: ko\ntokenzier: mecab\n")
     assert_error(capsys, ["preprocess", src, "-o", o, "--config", conf], "c.yaml", "unknown key(s) tokenzier")
     assert not o.exists()
+
+
+def test_one_column_csv_keeps_blank_lines_as_empty_texts(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", "text\nHello world\n\nBye\n")
+    code, _, err = run_cli("preprocess", src, "-o", tmp_path / "o.csv", "--lang", "en", "--tokenizer", "whitespace", "--clean", "none",
+                           capsys=capsys)
+    assert code == 0 and "3 of 3 rows" in err
+    assert lines(tmp_path / "o.csv") == ["text", "Hello world", '""', "Bye"]
 
 
 def test_empty_file(tmp_path, capsys):

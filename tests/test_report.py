@@ -255,6 +255,22 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     code, _, err = run_cli("report", tmp_path / "sw", "-o", tmp_path / "r.html", capsys=capsys)
     assert code == 2 and "not a sweep record" in err
     assert not (tmp_path / "r.html").exists()
+    # damaged run folders: one line naming the file, never a traceback
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "config.yaml").write_text("lr: 1\n")
+    (tmp_path / "d" / "metrics.jsonl").write_text("")
+    for name, text, says in (("labels.json", None, "neither labels.json"),
+                             ("labels.json", "{bad", "labels.json:1:2: not valid JSON"),
+                             ("config.yaml", "lr: [1\n", "config.yaml:2:1: not a readable YAML file")):
+        if text is not None:
+            (tmp_path / "d" / name).write_text(text)
+        code, _, err = run_cli("report", tmp_path / "d", "-o", tmp_path / "r.html", capsys=capsys)
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    (tmp_path / "base.txt").write_bytes(b"\xff")
+    code, _, err = run_cli("report", tmp_path / "sw", "--baselines", tmp_path / "base.txt", "-o", tmp_path / "r.html",
+                           capsys=capsys)
+    assert code == 2 and "base.txt: byte 0xff at byte 0 is not UTF-8; give GLUE scores" in err
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_an_mlflow_run_that_never_finished_is_marked_killed_at_exit(tmp_path):

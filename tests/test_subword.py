@@ -212,6 +212,12 @@ def test_bad_input(tmp_path, capsys):
     assert_cli_error(capsys, ["subword", "train", corpus, "-o", tmp_path, *force], "holds the input")
     assert_cli_error(capsys, ["subword", "train", corpus, "-o", tmp_path / "taken", *force], "not a subword folder")
     assert corpus.read_text(encoding="utf-8") == EN.read_text(encoding="utf-8") and (tmp_path / "taken" / "f").is_file()
+    assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "m", "--lang", "en", "--pretokenize", "mecab"],
+                     "--pretokenize mecab splits Korean; for --lang en use none or whitespace")
+    assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "m", "--lang", "en", "--special-tokens", "[X],[X]"],
+                     "--special-tokens: [X] given twice")
+    assert_cli_error(capsys, ["subword", "train", EN, "-o", tmp_path / "m", "--lang", "en", "--character-coverage", "2"],
+                     "--character-coverage must be in (0, 1], got 2.0")
 
 
 def test_missing_pretokenizer(tmp_path, monkeypatch):

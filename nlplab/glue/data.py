@@ -287,6 +287,9 @@ def read_custom(path: str, mapping: dict, name: str, split: str, fmt: str | None
                 out.texts_b.append(get("text_b"))
             if out.labels is not None:
                 raw = get("label").strip()
+                if not raw and split != "test":
+                    raise NlplabError(f"{path}:{lineno}: empty label in column {mapping['label']!r}; give every {split} row "
+                                      "its label (unlabelled rows belong in the test file)")
                 if regression:
                     try:
                         raw = float(raw)

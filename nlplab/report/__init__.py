@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nlplab
-from nlplab import NlplabError
+from nlplab import NlplabError, io
 from nlplab.config import opt, write_atomic
 
 # scored by benchmarks/glue_baselines.py; found in a checkout, not in an installed package
@@ -40,13 +40,14 @@ def build(cfg: ReportConfig) -> list[dict]:
     """Read every folder, write the page atomically; returns the summary rows."""
     from nlplab.report import page, runs
 
-    items = runs.load_all(cfg.runs)  # every folder is checked before anything is drawn
-    if cfg.baselines == "none":
+    io.check_writable(cfg.output, cfg.runs)
+    if cfg.baselines == "none":  # the small file first, then every folder, all before anything is drawn
         baselines = []
     elif cfg.baselines:
         baselines = runs.load_baselines(cfg.baselines)
     else:
         baselines = runs.load_baselines(BASELINES) if BASELINES.is_file() else []
+    items = runs.load_all(cfg.runs)
     found = [i for i in items if isinstance(i, runs.Run)]
     html = page.render(cfg.title, items, runs.glue_results(found, baselines))
     write_atomic(cfg.output, html)

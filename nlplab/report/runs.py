@@ -23,11 +23,13 @@ from nlplab.glue.tasks import TASKS
 from nlplab.runlog import read_jsonl
 
 
-def _json(path: Path):
+def _json(path: Path, fix: str = "the run folder is damaged"):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise NlplabError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); the run folder is damaged") from None
+        raise NlplabError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); {fix}") from None
+    except UnicodeDecodeError as e:
+        raise NlplabError(f"{path}: byte 0x{e.object[e.start]:02x} at byte {e.start} is not UTF-8; {fix}") from None
 
 
 def percent(metric: str) -> bool:
@@ -92,8 +94,8 @@ class Run:
         """(label, value) of the run's best: the main dev score, or the best valid mean perplexity."""
         if self.kind == "lm":
             best = (self.metrics or {}).get("best")
-            ppl = [r["mean_ppl"] for r in self.records if r.get("split") == "valid"]
-            value = best["mean_ppl"] if best else min(ppl) if ppl else None
+            ppl = [r["mean_ppl"] for r in self.records if r.get("split") == "valid" and "mean_ppl" in r]
+            value = best.get("mean_ppl") if isinstance(best, dict) else min(ppl) if ppl else None
             return "valid ppl", value
         main = (self.metrics or {}).get("main", "dev")
         best = (self.metrics or {}).get("best")
@@ -180,7 +182,17 @@ def load_run(path: Path) -> Run:
     if not cfg_path.is_file() or not has_metrics:
         raise NlplabError(f"{path}: not a run folder (no config.yaml with metrics.json or metrics.jsonl, nor a "
                           "sweep.json); give -o folders of nlplab finetune, nlplab lm train or nlplab sweep")
-    config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    try:
+        config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise NlplabError(f"{cfg_path}{where}: not a readable YAML file; the run folder is damaged") from None
+    if not isinstance(config, dict):
+        raise NlplabError(f"{cfg_path}: not a mapping of option: value; the run folder is damaged")
+    if not (path / "labels.json").is_file() and not (path / "vocab.json").is_file():
+        raise NlplabError(f"{path}: neither labels.json (nlplab finetune) nor vocab.json (nlplab lm train); "
+                          "the run folder is damaged or was not written by nlplab")
     kind = "finetune" if (path / "labels.json").is_file() else "lm"  # lm: vocab.json, no labels
     m = _json(path / "metrics.json") if (path / "metrics.json").is_file() else None
     records = read_jsonl(path / "metrics.jsonl") if (path / "metrics.jsonl").is_file() else []
@@ -233,7 +245,7 @@ def load_baselines(path: str | Path) -> list[dict]:
     if not p.is_file():
         raise NlplabError(f"{p}: no such baselines file; give benchmarks/results/glue_baselines.json, a file "
                           "from nlplab glue score --json, or --baselines none")
-    data = _json(p)
+    data = _json(p, "give GLUE scores: benchmarks/results/glue_baselines.json or nlplab glue score --json output")
     results = list(data["results"].values()) if isinstance(data, dict) and "results" in data else [data]
     if not all(isinstance(r, dict) and "entries" in r for r in results):
         raise NlplabError(f"{p}: not GLUE scores (no entries); write it with nlplab glue score --json")

@@ -71,6 +71,8 @@ class SubwordConfig:
                 self.lang = "ko"
             else:
                 raise NlplabError("which language is the corpus? pass --lang ko or --lang en")
+        if self.lang == "en" and self.pretokenize in ("mecab", "kiwi", "okt"):
+            raise NlplabError(f"--pretokenize {self.pretokenize} splits Korean; for --lang en use none or whitespace")
         self.engine = self.engine or ENGINE[self.model]
         if self.engine == "sentencepiece" and self.model not in ("unigram", "bpe", "char"):
             raise NlplabError(f"--model {self.model} trains with tokenizers; drop --engine sentencepiece")
