@@ -492,6 +492,9 @@ def test_custom_korean_dataset_through_the_same_commands(tmp_path, capsys):
     code, _, err = run_cli("glue", "baseline", "--kind", "majority", "-o", tmp_path / "r3",
                            *[nolab if f == train else f for f in flags], capsys=capsys)
     assert code == 2 and "nolab.txt:3: empty label in column 'label'; give every train row its label" in err
+    code, _, err = run_cli("glue", "baseline", "--kind", "majority", "-o", tmp_path / "r4", "--train", train, "--text",
+                           "document", "--label", "label", capsys=capsys)
+    assert code == 2 and "predicts --dev and/or --test; give at least one of them" in err and not (tmp_path / "r4").exists()
 
 
 def test_tfidf_without_sklearn_says_how_to_install(monkeypatch, tmp_path, capsys):

@@ -108,6 +108,8 @@ HEAD = "base: {task: SST-2, data_dir: glue}\n"
     (HEAD + "seeds: []\n", "s.yaml:2: seeds: needs a list of whole numbers"),
     (HEAD + "grid: {lr: [1.0e-4]}\nmetric: f1\n", "s.yaml:3: metric: 'f1' is not a SST-2 dev metric; use one of accuracy, score"),
     ("- lr\n", "s.yaml: a sweep file is a YAML mapping of option: value"),
+    ("grid: {lr: [1.0e-4]}\n", "s.yaml: trial t000 (lr=0.0001, seed 42): give task: TASK (a GLUE task) or a custom "
+                              "dataset (train: FILE text: COL label: COL)"),  # the file's keys, not finetune's flags
 ])
 def test_bad_sweep_file_is_one_line_error_and_nothing_is_written(tmp_path, capsys, monkeypatch, text, where):
     monkeypatch.chdir(tmp_path)

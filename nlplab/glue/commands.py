@@ -141,6 +141,8 @@ def cmd_glue_baseline(args) -> int:
     from nlplab.glue import baselines
     from nlplab.glue.report import score_dir, table
 
+    if getattr(args, "train", None) and not (getattr(args, "dev", None) or getattr(args, "test", None)):
+        raise NlplabError("a baseline fits on --train and predicts --dev and/or --test; give at least one of them")
     source = _glue_source(args)
     io.check_folder(args.output, [getattr(args, k, None) for k in ("data_dir", "train", "dev", "test")])
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None

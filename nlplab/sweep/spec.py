@@ -21,6 +21,7 @@ import difflib
 import itertools
 import math
 import random
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +243,17 @@ def trials(sweep: Sweep, folder: str | Path) -> list[Trial]:
                                         "output": str(Path(folder) / "trials" / tid)})
             except NlplabError as e:
                 shown = ", ".join(f"{k}={v}" for k, v in point.items())
-                raise where.error(f"trial {tid} ({shown or 'base'}, seed {seed}): {e}") from None
+                raise where.error(f"trial {tid} ({shown or 'base'}, seed {seed}): {as_keys(str(e))}") from None
             out.append(Trial(tid, dict(point), seed, cfg))
     return out
+
+
+def as_keys(message: str) -> str:
+    """A finetune error in a sweep file's words: its flags (--max-steps N) are keys there
+    (max_steps: N, under base: or swept)."""
+
+    def key(m: re.Match) -> str:
+        name = m.group(1).replace("-", "_")
+        return f"{name}:" if name in FIELDS else m.group(0)
+
+    return re.sub(r"--([a-z][a-z0-9-]*)", key, message)
