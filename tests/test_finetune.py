@@ -243,6 +243,10 @@ def test_numeric_options_out_of_range_are_one_line_before_the_run_folder(glue, v
         code, _, e = run_cli("finetune", *base, *extra, capsys=capsys)
         assert code == 2 and e.strip() == f"nlplab finetune: error: {message}", (extra, e)
     assert not (tmp_path / "R").exists()
+    (tmp_path / "f").write_text("x")  # -o a file, or a folder below one
+    for out, message in ((tmp_path / "f", "f: is a file; give a folder"), (tmp_path / "f" / "R", "f is a file, not a folder")):
+        code, _, e = run_cli("finetune", *base[:-2], "-o", out, capsys=capsys)
+        assert code == 2 and message in e and len(e.strip().splitlines()) == 1, e
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's answers")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlplab import NlplabError
+from nlplab import NlplabError, io
 from nlplab.finetune.config import FinetuneConfig
 
 CHECKPOINT = Path("checkpoint") / "last.pt"
@@ -44,6 +44,7 @@ def restore_rng(rng: dict) -> None:
 def check_run_folder(cfg: FinetuneConfig, out: Path, resume: bool) -> dict | None:
     """The checkpoint to resume from (None for a fresh run); a fresh run never overwrites
     another run unless --force, and --force only ever clears a fine-tuning run folder."""
+    io.check_folder(str(out), [cfg.data_dir, cfg.train, cfg.dev, cfg.test])
     if resume:
         if not (out / CHECKPOINT).is_file():
             done = (out / "metrics.json").is_file() and json.loads((out / "metrics.json").read_text()).get("best")
