@@ -168,20 +168,18 @@ def cmd_demo(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
     try:
         return args.func(args)
     except NlplabError as e:
-        name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
         print(f"nlplab {name}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a path no check above foresaw: a file in the way, permissions, a full disk
         if e.filename is None:
             raise
-        name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
         print(f"nlplab {name}: error: {e.filename}: {e.strerror or e}; check the path", file=sys.stderr)
         return 2
     except UnicodeDecodeError as e:  # a file read whole (JSON, YAML) that is not UTF-8
-        name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
         print(f"nlplab {name}: error: a file it reads is not UTF-8 (byte 0x{e.object[e.start]:02x} at byte {e.start}); "
               "re-encode it (e.g. iconv -f cp949 -t utf-8)", file=sys.stderr)
         return 2

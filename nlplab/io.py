@@ -43,7 +43,7 @@ class Layout:
 
 # Commands with --on-error (preprocess, subword encode) add this to a bad row's error;
 # the others do not offer it.
-SKIP_HINT = "or pass --on-error skip to skip such rows"
+SKIP_HINT = "pass --on-error skip to skip such rows"
 
 
 def decode_error(path, lineno: int, raw: bytes, err: UnicodeDecodeError) -> NlplabError:
@@ -303,6 +303,14 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _existing_above(path: str, target: Path) -> Path:
+    """The nearest existing folder at or above `target`; a file there is a one-line error."""
+    above = next(a for a in [target, *target.parents] if a.exists())
+    if not above.is_dir():
+        raise NlplabError(f"{path}: {above} is a file, not a folder; give another path")
+    return above
+
+
 def check_writable(path: str, inputs=()) -> None:
     """A one-line error, before any work, when `path` cannot become an output file: it is a
     folder, a file stands where a folder above it should be, that folder is not writable,
@@ -310,13 +318,11 @@ def check_writable(path: str, inputs=()) -> None:
     target = Path(path)
     if target.is_dir():
         raise NlplabError(f"{path}: is a folder; give a file name")
-    above = next(a for a in target.absolute().parents if a.exists())
-    if not above.is_dir():
-        raise NlplabError(f"{path}: {above} is a file, not a folder; give another path")
+    above = _existing_above(path, target.absolute().parent)
     if not os.access(above, os.W_OK | os.X_OK):
         raise NlplabError(f"{path}: {above} is not writable; give another path")
     for i in inputs:
-        if i and i != "-" and (_same(target, Path(i)) or target.absolute() == Path(i).absolute()):
+        if i and i != "-" and _same(target, Path(i)):
             raise NlplabError(f"{path}: is the input {i}; writing would overwrite it, give another path")
 
 
@@ -327,9 +333,7 @@ def check_folder(path: str, inputs=()) -> None:
     target = Path(path).absolute()
     if target.exists() and not target.is_dir():
         raise NlplabError(f"{path}: is a file; give a folder")
-    above = next(a for a in [target, *target.parents] if a.exists())
-    if not above.is_dir():
-        raise NlplabError(f"{path}: {above} is a file, not a folder; give another path")
+    _existing_above(path, target)
     for i in inputs:
         if not i or i == "-" or not Path(i).exists():
             continue

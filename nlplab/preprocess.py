@@ -184,7 +184,7 @@ class Preprocessor:
         try:
             records, skipped, n_in = io.parse_chunk(self.layout, start, payload, self.cfg.on_error)
         except NlplabError as e:  # a bad row with --on-error fail
-            raise NlplabError(f"{e}; {io.SKIP_HINT}") from None
+            raise NlplabError(f"{e}; or {io.SKIP_HINT}") from None
         fmt = self.layout.format
         buf = _io.StringIO()
         writer = csv_writer(buf) if fmt == "csv" else None
@@ -223,7 +223,7 @@ class Preprocessor:
         except Exception as e:  # an analyzer crashing on this row (KoNLPy throws Java errors)
             msg = " ".join(f"{type(e).__name__}: {e}".split())[:200]
             raise NlplabError(f"{self.layout.path}:{lineno}: {self.cfg.tokenizer} failed on this row ({msg}); "
-                              f"{io.SKIP_HINT.removeprefix('or ')}") from None
+                              f"{io.SKIP_HINT}") from None
 
 
 def csv_writer(buf):
@@ -293,8 +293,6 @@ def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Su
     replaces the tokenizer: `nlplab subword encode` runs through here."""
     if not cfg.input or not cfg.output:
         raise NlplabError("give an INPUT file and -o OUTPUT")
-    if cfg.input != "-" and cfg.output != "-" and os.path.abspath(cfg.input) == os.path.abspath(cfg.output):
-        raise NlplabError(f"{cfg.output}: output would overwrite the input; choose another -o path")
     if cfg.output != "-":
         io.check_writable(cfg.output, [cfg.input])
     column = cfg.column

@@ -227,7 +227,7 @@ def test_bad_options(tmp_path, capsys):
     assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "ko", "--tokenizer", "spacy"], "unknown tokenizer 'spacy'", "mecab")
     assert_error(capsys, ["preprocess", src, "-o", o, "--lang", "en", "--tokenizer", "okt"], "'okt' is for 'ko'", "nltk")
     assert_error(capsys, ["preprocess", src, "-o", o], "--lang")
-    assert_error(capsys, ["preprocess", src, "-o", src, "--lang", "en"], "overwrite the input")
+    assert_error(capsys, ["preprocess", src, "-o", src, "--lang", "en"], "is the input", "would overwrite it")
     assert_error(capsys, ["preprocess", src, "-o", src / "o.txt", "--lang", "en"], "in.txt is a file, not a folder")
     assert_error(capsys, ["tokenize", src, "-o", o, "--lang", "en", "--text", "hi"], "give --text alone")
     assert_error(capsys, ["sentences", src, "-o", src, "--lang", "en"], "is the input", "give another path")

@@ -143,7 +143,6 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
                  fmt: str | None = None, no_header: bool = False, batch_size: int = 64) -> int:
     """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
     class; one row per input row, in order. Returns the row count."""
-    check_batch_size(batch_size)
     if output != "-":
         io.check_writable(output, [path])  # before reading and scoring the input
     cols = default_columns(run)

@@ -99,10 +99,8 @@ class LMConfig:
                      "max_chars", "char_dim", "checkpoint_every", "log_every", "min_count"):
             if getattr(self, name) < 1:
                 raise NlplabError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "max_vocab", "warmup_steps", "patience", "early_stopping", "eval_every"):
-            if getattr(self, name) < 0:
-                raise NlplabError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay", "momentum", "clip", "min_lr"):
+        for name in ("max_steps", "max_vocab", "warmup_steps", "patience", "early_stopping", "eval_every",
+                     "lr", "weight_decay", "momentum", "clip", "min_lr"):
             if getattr(self, name) < 0:
                 raise NlplabError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if self.proj_dim >= self.hidden_dim:

@@ -85,7 +85,7 @@ class SubwordConfig:
         for name, low in (("input_sentence_size", 0), ("min_frequency", 0), ("threads", 1)):
             if getattr(self, name) < low:
                 raise NlplabError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
-        extra = [t.strip() for t in self.special_tokens.split(",") if t.strip()]
+        extra = self._extra_tokens()
         repeated = sorted({t for t in extra if extra.count(t) > 1 or t in SPECIAL_TOKENS})
         if repeated:
             raise NlplabError(f"--special-tokens: {', '.join(repeated)} given twice (BERT's {' '.join(SPECIAL_TOKENS)} "
@@ -94,9 +94,11 @@ class SubwordConfig:
         if self.vocab_size <= n_special + 1:
             raise NlplabError(f"--vocab-size {self.vocab_size} leaves no room next to {n_special} special tokens")
 
+    def _extra_tokens(self) -> list[str]:
+        return [t.strip() for t in self.special_tokens.split(",") if t.strip()]
+
     def specials(self) -> list[str]:
-        extra = [t.strip() for t in self.special_tokens.split(",") if t.strip()]
-        return SPECIAL_TOKENS + [t for t in extra if t not in SPECIAL_TOKENS]
+        return SPECIAL_TOKENS + [t for t in self._extra_tokens() if t not in SPECIAL_TOKENS]
 
 
 def _umask() -> int:
