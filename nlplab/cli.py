@@ -6,6 +6,8 @@ stages keep theirs in `nlplab/subword/commands.py` and `nlplab/glue/commands.py`
     nlplab tokenize INPUT -o OUTPUT --tokenizer kiwi nlplab tokenize --text "..." --tokenizer okt
     nlplab sentences INPUT -o OUTPUT --lang ko       nlplab stopwords --lang en
     nlplab setup-data --from DIR                     nlplab demo
+    nlplab corpus build RAW[:FIELD]... -o DIR --lang ko --exclude EVAL[:FIELD]   (or --config ko-reviews --data-dir D)
+    nlplab corpus export DIR -o FILE.txt             nlplab corpus stats DIR
     nlplab subword train CORPUS -o DIR --lang ko --model unigram --pretokenize mecab
     nlplab subword encode DIR INPUT -o OUT           nlplab subword stats DIR... CORPUS
     nlplab glue baseline --kind tfidf-logreg --data-dir D -o OUT   nlplab glue score PRED_DIR --data-dir D
@@ -26,6 +28,7 @@ import sys
 
 from nlplab import NlplabError, __version__, config
 from nlplab import serve as serve_commands
+from nlplab.corpus import commands as corpus_commands
 from nlplab.finetune import commands as finetune_commands
 from nlplab.glue import commands as glue_commands
 from nlplab.lm import commands as lm_commands
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preprocess(sub, "clean", "only clean: normalize, strip HTML/URLs/emoji, squeeze repeats")
     _add_preprocess(sub, "tokenize", "only tokenize (NLTK, KoNLPy, Mecab, Kiwi)")
 
+    corpus_commands.add_commands(sub)
     subword_commands.add_commands(sub)
     glue_commands.add_commands(sub)
     lm_commands.add_commands(sub)

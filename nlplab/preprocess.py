@@ -11,7 +11,6 @@ nothing gives an empty token list, never a dropped row. Rows are only skipped wi
 from __future__ import annotations
 
 import csv
-import functools
 import io as _io
 import json
 import multiprocessing
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import regex
 import yaml
 
-from nlplab import NlplabError, clean, io, tokenize
+from nlplab import NlplabError, clean, io, parallel, tokenize
 from nlplab.config import opt
 from nlplab.progress import Progress, close_logger, file_logger
 from nlplab.tokenize.base import COARSE_TAGS, CONTENT_TAGS
@@ -33,12 +32,12 @@ from nlplab.tokenize.stopwords import Filter
 
 @dataclass
 class PreprocessConfig:
-    input: str = opt(None, "input file: txt (one text per line), tsv, csv or jsonl; - reads standard input")
+    input: str = opt(None, "input file: txt (one text per line), tsv, csv or jsonl, also .gz/.bz2/.xz/.zst; - reads standard input")
     output: str = opt(None, "output file, same format as the input; - writes standard output", flag=["-o", "--output"])
     lang: str = opt(None, "language of the text", choices=["ko", "en"])
     tokenizer: str = opt(None, "tokenizer: " + ", ".join(tokenize.TOKENIZERS) + ", or none to only clean (default: mecab for ko, nltk for en)")
     clean: str | list = opt(None, "cleaning: a preset (ko, en, none), comma-separated steps (nfc,html,url,...), or a step list in --config (default: the --lang preset)")
-    format: str = opt(None, "input format (default: from the file extension)", choices=list(io.FORMATS))
+    format: str = opt(None, "input format (default: from the file extension)", choices=list(io.ROW_FORMATS))
     column: str = opt(None, "tsv/csv column or jsonl key with the text (with --no-header: a 0-based index)")
     output_column: str = opt(None, "write results into this new column and keep the text column (default: replace the text)")
     no_header: bool = opt(False, "the tsv/csv file has no header row (GLUE CoLA train/dev)")
@@ -244,33 +243,19 @@ _WORKER: Preprocessor | None = None
 JVM_THREADSAFE = {"okt", "komoran"}
 
 
-_INHERITED: list = []  # a forked worker's copies of the parent's analyzers: never freed
-
-
 def _fresh_worker():
-    """Pool initializer: a forked worker builds its own analyzer instead of reusing one
-    copied from the parent (Kiwi's thread pool does not survive a fork). The copies stay
-    referenced: freeing a copied Kiwi joins its pool's threads, which do not exist in the
-    child, and the worker would hang there."""
+    """Pool initializer: analyzers anew in each worker (parallel.fresh_backends)."""
     global _WORKER
-    _INHERITED.append((_WORKER, tokenize._build))
+    parallel.fresh_backends()
+    _INHERITED.append(_WORKER)  # the parent's copy is never freed (see fresh_backends)
     _WORKER = None
-    tokenize._build = functools.cache(tokenize._build.__wrapped__)
 
 
-def _start_method() -> str:
-    """fork where it is safe: it skips each worker's interpreter start and imports. Not
-    after this process started a JVM (KoNLPy): a forked child cannot use its parent's JVM,
-    so then spawn. macOS and Windows always spawn."""
-    jpype = sys.modules.get("jpype")
-    if sys.platform.startswith("linux") and not (jpype and jpype.isJVMStarted()):
-        return "fork"
-    return "spawn"
+_INHERITED: list = []
 
 
-def _work(args):
+def _work(proc, start, payload):
     global _WORKER
-    proc, start, payload = args
     if _WORKER is None:  # first task in this worker process: load the tokenizer once
         _WORKER = proc.setup()
     return _WORKER.chunk(start, payload)
@@ -297,6 +282,9 @@ def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Su
         io.check_writable(cfg.output, [cfg.input])
     column = cfg.column
     layout = io.inspect(cfg.input, cfg.format, column, cfg.no_header)
+    if layout.format == "parquet":  # refused, not read: the output takes the input's format, and parquet is not written
+        raise NlplabError(f"{cfg.input}: parquet input, but the output keeps the input's format and parquet is not "
+                          "written; give a txt, tsv, csv or jsonl file (subword train and lm train read corpus folders)")
     if cfg.output_column and layout.format == "txt":
         raise NlplabError("--output-column needs a tsv, csv or jsonl file (txt rows have one column)")
     if cfg.output_column and layout.format != "jsonl" and cfg.output_column in (layout.columns or []):
@@ -354,22 +342,20 @@ def _results(proc: Preprocessor, layout: io.Layout, cfg: PreprocessConfig):
     if cfg.tokenizer in JVM_THREADSAFE:
         # One JVM, several threads: JPype releases the GIL inside Java calls, and a second
         # JVM would repeat the JIT warm-up and compete with the first one's JIT/GC threads.
-        pool, work = multiprocessing.pool.ThreadPool(cfg.workers), proc.chunk
+        workers, work, lead = multiprocessing.pool.ThreadPool(cfg.workers), proc.chunk, ()
         proc.setup()
     else:
-        pool = multiprocessing.get_context(_start_method()).Pool(cfg.workers, initializer=_fresh_worker)
-        work = None
-    with pool:
-        pending = deque()
+        workers, work, lead = parallel.pool(cfg.workers, _fresh_worker), _work, (proc,)
+    sizes = deque()  # each chunk's input bytes, in order, for the progress bar
+
+    def items():
         for start, payload, nbytes in chunks:
-            task = pool.apply_async(work, (start, payload)) if work else pool.apply_async(_work, ((proc, start, payload),))
-            pending.append((task, nbytes))
-            if len(pending) > 2 * cfg.workers + 2:
-                res, n = pending.popleft()
-                yield (*res.get(), n)
-        while pending:
-            res, n = pending.popleft()
-            yield (*res.get(), n)
+            sizes.append(nbytes)
+            yield (*lead, start, payload)
+
+    with workers:
+        for res in parallel.ordered(workers, work, items(), cfg.workers):
+            yield (*res, sizes.popleft())
 
 
 def report(cfg: PreprocessConfig, s: Summary) -> str:
