@@ -131,14 +131,16 @@ class MinHasher:
     def signatures(self, hv: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
         """hv: 32-bit shingle hashes (uint32), owner: their text index, ascending. Texts
         with no shingle keep the all-max signature (never used: see `shingles`)."""
-        sig = np.full((n_docs, self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+        sig = np.full((self.num_perm, n_docs), np.iinfo(np.uint32).max, dtype=np.uint32)
         hv = fmix32(hv.astype(np.uint32))
         for s in range(0, len(hv), self.batch):
             h, o = hv[s:s + self.batch], owner[s:s + self.batch]
             with np.errstate(over="ignore"):
-                phv = h[:, None] * self.a + self.b  # (M, num_perm), wraps mod 2^32
+                phv = self.a[:, None] * h[None, :] + self.b[:, None]  # (num_perm, M), wraps mod 2^32
             docs, first = np.unique(o, return_index=True)
-            sig[docs] = np.minimum(sig[docs], np.minimum.reduceat(phv, first, axis=0))
+            # permutation-major: reduceat along contiguous rows is twice as fast
+            sig[:, docs] = np.minimum(sig[:, docs], np.minimum.reduceat(phv, first, axis=1))
+        return sig.T
         return sig
 
 

@@ -65,12 +65,12 @@ class Worker:
                 if reason:
                     self._drop(out, "length", reason, lineno, text)
                     continue
-                reason = filters.language(text, cfg.lang, cfg.lang_share)
+                ws = hashing.words(text)
+                k = "".join(ws)
+                reason = filters.language(k, cfg.lang, cfg.lang_share)
                 if reason:
                     self._drop(out, "language", reason, lineno, text)
                     continue
-                ws = hashing.words(text)
-                k = "".join(ws)
                 out.lines.append(lineno)
                 out.texts.append(text)
                 out.hashes.append(hashing.key_hash(k))
