@@ -1,11 +1,13 @@
 """`nlplab report`: several run folders in one static HTML page that opens with no server.
 
-    nlplab report runs/sst2 runs/stsb runs/ptb sweeps/sst2-lr -o report.html
+    nlplab report runs/sst2 runs/stsb runs/ptb sweeps/sst2-lr corpora/ko -o report.html
 
-runs.py reads a finetune/lm run folder or a sweep folder -> plots.py draws PNGs (matplotlib,
-Agg) -> page.py lays out the page: summary table, GLUE table with baselines and GLUE score,
-throughput, sweeps (mean ± std per configuration), and per run its learning curves, LR
-schedule, confusion matrix or regression scatter. A short text summary goes to stdout.
+runs.py reads a finetune/lm run folder, a sweep folder or a corpus folder (manifest.json of
+nlplab corpus build) -> plots.py draws PNGs (matplotlib, Agg) -> page.py lays out the page:
+summary table, GLUE table with baselines and GLUE score, throughput, corpora (the
+`nlplab corpus stats` tables, dropped-row examples, length histograms), sweeps (mean ± std
+per configuration), and per run its learning curves, LR schedule, confusion matrix or
+regression scatter. A short text summary goes to stdout.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ BASELINES = Path(nlplab.__file__).resolve().parent.parent / "benchmarks" / "resu
 
 @dataclass
 class ReportConfig:
-    runs: list = opt(None, "run folders of nlplab finetune / nlplab lm train, or sweep folders (sweep.json)")
+    runs: list = opt(None, "run folders of nlplab finetune / nlplab lm train, sweep folders (sweep.json) "
+                              "or corpus folders (manifest.json of nlplab corpus build)")
     output: str = opt("report.html", "the HTML file to write", flag=["-o", "--output"])
     title: str = opt("nlplab report", "page title")
     baselines: str = opt(None, "GLUE baseline scores: benchmarks/results/glue_baselines.json or a file from "

@@ -11,7 +11,7 @@ def add_commands(sub):
     from nlplab.report import ReportConfig
 
     p = sub.add_parser("report", help="one static HTML page of runs and sweeps: curves, GLUE table, confusion, throughput",
-                       description="Summarize finetune / lm run folders and sweep folders in one HTML file "
+                       description="Summarize finetune / lm run folders, sweep folders and corpus folders in one HTML file "
                                    "(plots embedded, no server, no network); a text summary goes to stdout.")
     config.add_arguments(p, ReportConfig, positional=("runs",))
     for action in p._actions:  # `runs` takes one or more folders
@@ -27,5 +27,5 @@ def cmd_report(args) -> int:
     cfg = config.resolve(ReportConfig, args)
     rows = build(cfg)
     print(text_table(rows))
-    print(f"{cfg.output}: {len(rows)} runs/sweeps", file=sys.stderr)
+    print(f"{cfg.output}: {len(rows)} runs/sweeps/corpora", file=sys.stderr)
     return 0

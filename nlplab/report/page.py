@@ -2,7 +2,8 @@
 
 Tables carry ids and classes a reader (or a test) can find: #summary, #glue (rows from
 nlplab.glue.report, the `nlplab glue report` table), table.sweep with tr.best on the best
-configuration, table.confusion beside each confusion-matrix image.
+configuration, table.confusion beside each confusion-matrix image; per corpus folder
+table.corpus-inputs, -stages, -excludes, -examples and -splits (data-corpus: its name).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from html import escape
 
 import numpy as np
 
+from nlplab.corpus import stats
 from nlplab.glue import report as glue_report
 from nlplab.report import plots
-from nlplab.report.runs import Run, Sweep, shown
+from nlplab.report.runs import Corpus, Run, Sweep, shown
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
@@ -27,7 +29,8 @@ tr.best td, tr.best th { background: #fff3c4; font-weight: bold; }
 img { max-width: 100%; display: block; margin: .3em 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
 .note { color: #555; font-size: .9em; } code { background: #f4f4f4; padding: 0 .2em; }
-section.run { border-top: 1px solid #ddd; margin-top: 1.5em; }
+section.run, section.corpus { border-top: 1px solid #ddd; margin-top: 1.5em; }
+table.corpus-stages td:last-child, table.corpus-examples td, table.corpus-inputs td:last-child { text-align: left; }
 """
 COLUMNS = (("name", "run"), ("kind", "kind"), ("task", "task / corpus"), ("model", "model"), ("steps", "steps"),
            ("best", "best dev metric / valid ppl"), ("throughput", "train throughput"), ("wall", "wall time"))
@@ -45,7 +48,7 @@ def table(head: list[str], rows: list[list[str]], attrs: str = "", row_classes: 
             f"<tbody>\n{body}\n</tbody></table>")
 
 
-def summary(items: list[Run | Sweep]) -> str:
+def summary(items: list[Run | Sweep | Corpus]) -> str:
     rows = [[escape(str(s[k] if s[k] is not None else "-")) for k, _ in COLUMNS] for s in (i.summary() for i in items)]
     return table([h for _, h in COLUMNS], rows, ' id="summary"')
 
@@ -121,11 +124,53 @@ def run_section(r: Run) -> str:
             + (f'<div class="figs">{"".join(extra)}</div>' if extra else "") + "</section>")
 
 
-def render(title: str, items: list[Run | Sweep], glue_results: list[dict]) -> str:
+EXAMPLES = 3  # per drop reason on the page; the manifest keeps --examples of them (5)
+
+
+def _example(e: dict) -> list[str]:
+    """where, text, and what it matched: the row kept in its place (dedup) or the evaluation text."""
+    def text(t):
+        return escape(t) if t else '<span class="note">(empty)</span>'
+    if "kept_text" in e:
+        matched = f"kept {escape(e['kept_where'])}: {text(e['kept_text'])}"
+    else:
+        matched = f"eval: {text(e['eval_text'])}" if "eval_text" in e else ""
+    return [escape(e["where"]), text(e["text"]), matched]
+
+
+def corpus(c: Corpus) -> str:
+    """The `nlplab corpus stats` tables of one corpus folder, a few examples per drop reason,
+    and the length histograms."""
+    m, name = c.manifest, escape(c.name)
+
+    def grid(kind, head, rows):
+        return table([escape(h) for h in head], [[escape(x) for x in r] for r in rows],
+                     f' class="corpus-{kind}" data-corpus="{name}"')
+    examples = [[escape(s["stage"]), escape(reason), *_example(e)]
+                for s in m["stages"] for reason, found in s.get("examples", {}).items() for e in found[:EXAMPLES]]
+    return (f'<section class="corpus"><h3>{name} <small>(corpus, {escape(str(c.path))})</small></h3>'
+            f'<p class="note">{escape(stats.built(m))}</p>'
+            + grid("inputs", stats.INPUT_HEAD, stats.input_rows(m))
+            + grid("stages", stats.STAGE_HEAD, stats.stage_rows(m))
+            + (grid("excludes", stats.EXCLUDE_HEAD, stats.exclude_rows(m)) if m.get("excludes") else
+               '<p class="note">no --exclude files: nothing was checked against evaluation sets</p>')
+            + (f'<p class="note">{escape(stats.absent(m))}</p>' if stats.absent(m) else "")
+            + (f"<h4>dropped rows, up to {EXAMPLES} per reason</h4>"
+               + table(["stage", "reason", "where", "text", "matched"], examples,
+                       f' class="corpus-examples" data-corpus="{name}"') if examples else "")
+            + grid("splits", stats.SPLIT_HEAD, stats.split_rows(m))
+            + f'<img alt="text lengths {name}" src="{plots.png(stats.figure(m))}"></section>')
+
+
+def render(title: str, items: list[Run | Sweep | Corpus], glue_results: list[dict]) -> str:
     runs = [i for i in items if isinstance(i, Run)]
     sweeps = [i for i in items if isinstance(i, Sweep)]
+    corpora = [i for i in items if isinstance(i, Corpus)]
+    counted = f"{len(runs)} runs, {len(sweeps)} sweeps"
+    if corpora:
+        counted += f", {len(corpora)} {'corpus' if len(corpora) == 1 else 'corpora'}"
     parts = [f"<h1>{escape(title)}</h1>",
-             f'<p class="note">{len(runs)} runs, {len(sweeps)} sweeps; written '
+             f'<p class="note">{counted}; written '
              f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')} by <code>nlplab report</code>.</p>",
              "<h2>Summary</h2>", summary(items)]
     if glue_results:
@@ -136,6 +181,8 @@ def render(title: str, items: list[Run | Sweep], glue_results: list[dict]) -> st
               if (v := [t["train_samples_per_s"] for t in s.data["trials"] if t.get("train_samples_per_s")])]
     if rates:
         parts += ["<h2>Throughput</h2>", f'<img alt="throughput" src="{plots.throughput(rates)}">']
+    if corpora:
+        parts += ["<h2>Corpus</h2>", *map(corpus, corpora)]
     if sweeps:
         parts += ["<h2>Sweeps</h2>", *map(sweep, sweeps)]
     if runs:

@@ -21,10 +21,15 @@ DPI = 80
 SKIP = {"split", "step", "epoch", "best", "score", "lr", "loss", "samples_per_s", "tokens_per_s"}
 
 
-def png(fig: Figure) -> str:
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes (also `nlplab corpus stats`'s lengths.png)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png(fig: Figure) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def _series(records: list[dict], split: str, key: str) -> tuple[list, list]:

@@ -1,10 +1,11 @@
-"""A run folder (finetune or lm) or a sweep folder, read into a small dataclass.
+"""A run folder (finetune or lm), a sweep folder or a corpus folder, read into a small dataclass.
 
     python -c "from nlplab.report.runs import load; print(load('runs/sst2').summary())"
 
 What each kind of folder holds is written by nlplab/finetune/train.py, nlplab/lm/train.py
-(+ nlplab/runlog.py) and nlplab/sweep (sweep.json): this module only reads. A run still
-training (no metrics.json yet) is read from its metrics.jsonl.
+(+ nlplab/runlog.py), nlplab/sweep (sweep.json) and nlplab/corpus/build.py (manifest.json):
+this module only reads. A run still training (no metrics.json yet) is read from its
+metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 import yaml
 
 from nlplab import NlplabError
+from nlplab.corpus import read as corpus_read
+from nlplab.corpus import stats as corpus_stats
 from nlplab.glue import metrics
 from nlplab.glue.tasks import TASKS
 from nlplab.runlog import read_jsonl
@@ -176,12 +179,32 @@ class Sweep:
                 "wall": f"{sum(seconds):.0f}s" if seconds else "-"}
 
 
+@dataclass
+class Corpus:
+    path: Path
+    manifest: dict  # manifest.json of nlplab corpus build
+    name: str = ""
+    kind: str = "corpus"
+
+    def summary(self) -> dict:
+        m = self.manifest
+        tr, va = m["splits"]["train"], m["splits"]["valid"]
+        sources = ", ".join(Path(i["source"]).name for i in m["inputs"])
+        return {"name": self.name, "kind": "corpus", "task": f"{m.get('config', {}).get('lang')}: {sources}", "model": "-",
+                "steps": f"{m['rows_in']:,} rows in", "best": f"train {tr['rows']:,} / valid {va['rows']:,} rows",
+                "throughput": f"{m['rows_per_s']:,.0f} rows/s" if m.get("rows_per_s") is not None else "-",
+                "wall": f"{m['seconds']:.0f}s" if m.get("seconds") is not None else "-"}
+
+
+NOT_A_RUN = "give -o folders of nlplab finetune, nlplab lm train, nlplab sweep or nlplab corpus build"
+
+
 def load_run(path: Path) -> Run:
     cfg_path = path / "config.yaml"
     has_metrics = (path / "metrics.json").is_file() or (path / "metrics.jsonl").is_file()
     if not cfg_path.is_file() or not has_metrics:
         raise NlplabError(f"{path}: not a run folder (no config.yaml with metrics.json or metrics.jsonl, nor a "
-                          "sweep.json); give -o folders of nlplab finetune, nlplab lm train or nlplab sweep")
+                          f"sweep.json or a corpus manifest.json); {NOT_A_RUN}")
     try:
         config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -219,14 +242,20 @@ def load_sweep(path: Path) -> Sweep:
     return Sweep(path, data, trials, name=path.name)
 
 
-def load(path: str | Path) -> Run | Sweep:
+def load(path: str | Path) -> Run | Sweep | Corpus:
     p = Path(path)
     if not p.is_dir():
-        raise NlplabError(f"{p}: no such run folder; give -o folders of nlplab finetune, nlplab lm train or nlplab sweep")
-    return load_sweep(p) if (p / "sweep.json").is_file() else load_run(p)
+        raise NlplabError(f"{p}: no such run folder; {NOT_A_RUN}")
+    if (p / "sweep.json").is_file():
+        return load_sweep(p)
+    if (p / corpus_read.MANIFEST).is_file():
+        m = corpus_read.manifest(p)
+        if isinstance(m, dict) and "splits" in m:  # a corpus folder (a manifest of another kind: read as a run)
+            return Corpus(p, corpus_stats.check(m, p), name=p.name)
+    return load_run(p)
 
 
-def load_all(paths: list) -> list[Run | Sweep]:
+def load_all(paths: list) -> list[Run | Sweep | Corpus]:
     """Every folder, named by its last path part (parent/name where two share a name)."""
     got = [load(p) for p in paths]
     names = [g.path.name for g in got]
