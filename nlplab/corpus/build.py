@@ -28,13 +28,15 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nlplab import NlplabError, __version__, io, parallel
 from nlplab.corpus import decontam, hashing, work
 from nlplab.corpus.config import CorpusConfig, split_spec
-from nlplab.corpus.read import MANIFEST
+from nlplab.corpus.read import MANIFEST, Fields
 from nlplab.progress import Progress, close_logger, file_logger
 
 SPLITS = ("train", "valid")
@@ -59,13 +61,11 @@ class Shards:
         self.rows = self.chars = self.words = 0
         self.char_hist = Counter()  # bit_length(chars) -> rows: bins [2^(i-1), 2^i)
 
-    def add(self, text: str, source: str) -> int:
+    def add(self, text: str, source: str, words: int) -> int:
         self.texts.append(text)
         self.sources.append(source)
         self.rows += 1
-        self.chars += len(text)
-        self.words += len(text.split())
-        self.char_hist[len(text).bit_length()] += 1
+        self.words += words
         if len(self.texts) >= self.size:
             self.flush()
         return self.rows - 1
@@ -74,16 +74,21 @@ class Shards:
         if not self.texts:
             return
         name = f"{self.split}-{len(self.names):05d}.parquet"
-        table = pa.table({"text": pa.array(self.texts, pa.string()), "source": pa.array(self.sources, pa.string())})
+        texts = pa.array(self.texts, pa.string())
+        lengths = pc.utf8_length(texts).to_numpy()
+        self.chars += int(lengths.sum())
+        self.char_hist.update(dict(zip(*np.unique(np.frexp(lengths)[1], return_counts=True))))  # frexp: bit_length
+        table = pa.table({"text": texts, "source": pa.array(self.sources, pa.string())})
         pq.write_table(table, self.folder / name, compression="zstd")
         self.names.append(name)
         self.texts, self.sources = [], []
 
     def summary(self) -> dict:
-        top = max(self.char_hist, default=0)
+        hist = {int(k): int(v) for k, v in self.char_hist.items()}
+        top = max(hist, default=0)
         return {"rows": self.rows, "chars": self.chars, "words": self.words, "shards": self.names,
                 "char_histogram": {"edges": [0] + [1 << i for i in range(top + 1)],
-                                   "counts": [self.char_hist.get(i, 0) for i in range(top + 1)]}}
+                                   "counts": [hist.get(i, 0) for i in range(top + 1)]}}
 
 
 def _source_name(path: str, data_dir: str | None) -> str:
@@ -100,13 +105,13 @@ def _source_name(path: str, data_dir: str | None) -> str:
 def _inputs(cfg: CorpusConfig) -> list[dict]:
     found = []
     for spec in cfg.inputs:
-        path, fields = split_spec(spec)
-        if len(fields) > 1:
-            raise NlplabError(f"{spec}: an input has one text field; give FILE:FIELD (pairs belong to --exclude)")
+        path, fields, where = split_spec(spec)
         if not Path(path).exists():
             raise NlplabError(f"{path}: no such file; check the path")
-        layout = io.inspect(path, None, fields[0] if fields else cfg.column)
-        found.append({"spec": spec, "path": path, "layout": layout, "source": _source_name(path, cfg.data_dir)})
+        layout = Fields.inspect(path, fields, cfg.column)
+        pick = Fields(layout, fields, where, spec)
+        found.append({"spec": spec, "path": path, "layout": layout, "pick": pick,
+                      "source": _source_name(path, cfg.data_dir)})
     return found
 
 
@@ -149,11 +154,13 @@ def build(cfg: CorpusConfig, progress: bool | None = None, command: str | None =
     """Build the corpus folder; returns the manifest. NlplabError for bad input, with
     nothing written."""
     inputs = _inputs(cfg)
+    absent = [e for e in cfg.exclude_if_present if not Path(split_spec(e)[0]).is_file()]
+    present = [e for e in cfg.exclude_if_present if e not in absent and e not in cfg.exclude]
     out = _check_output(cfg, [i["path"] for i in inputs] + [split_spec(e)[0] for e in cfg.exclude])
     t0 = time.perf_counter()
-    worker0 = work.Worker(cfg, [i["layout"] for i in inputs], [])
-    evals = decontam.load(cfg, worker0.cleaner)
-    worker = work.Worker(cfg, [i["layout"] for i in inputs], evals)
+    worker0 = work.Worker(cfg, inputs, [])
+    evals = decontam.load(cfg, cfg.exclude + present, worker0.cleaner)
+    worker = work.Worker(cfg, inputs, evals)
     for i in inputs:
         i["sha256"] = decontam.sha256(i["path"]) if i["path"] != "-" else None
         i["bytes"] = os.path.getsize(i["path"])
@@ -166,6 +173,7 @@ def build(cfg: CorpusConfig, progress: bool | None = None, command: str | None =
         for ev in evals:
             log.info("exclude %s: %s", ev.spec, json.dumps(ev.summary()))
         manifest = _run(cfg, inputs, evals, worker, tmp, log, progress)
+        manifest["excludes_absent"] = absent
         manifest.update(nlplab_version=__version__, command=command, seconds=round(time.perf_counter() - t0, 2))
         manifest["rows_per_s"] = round(manifest["rows_in"] / max(manifest["seconds"], 1e-9), 1)
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -231,6 +239,7 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
             for (stage, reason), n in ch.dropped.items():
                 acc.drop(stage, reason, n, _examples(ch.examples[stage, reason], lambda ln: f"{src}:{ln}"))
             kept = 0
+            all_bands = ch.bands.tolist() if ch.bands is not None else None
             for j, text in enumerate(ch.texts):
                 where = (index, ch.lines[j])
                 hit = ch.contaminated[j]
@@ -246,8 +255,8 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
                 if cfg.dedup != "none" and h in exact:
                     _dup(dups["exact_dedup"], exact[h], where, text, cfg.examples)
                     continue
-                if ch.bands is not None:
-                    bands = ch.bands[j].tolist()
+                if all_bands is not None:
+                    bands = all_bands[j]
                     match = next((near[b] for b in bands if b in near), None)
                     if match is not None:
                         _dup(dups["near_dedup"], match, where, text, cfg.examples)
@@ -255,12 +264,12 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
                 row = len(kept_pos)
                 if cfg.dedup != "none":
                     exact[h] = row
-                if ch.bands is not None:
+                if all_bands is not None:
                     for b in bands:
                         near[b] = row
                 split = "valid" if ((h * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)) < threshold else "train"
                 kept_split.append(SPLITS.index(split))
-                kept_pos.append(shards[split].add(text, src))
+                kept_pos.append(shards[split].add(text, src, ch.words[j]))
                 kept_where.append(where)
                 kept += 1
             bar.update(nbytes, rows=ch.rows, kept=kept)
@@ -296,10 +305,12 @@ def _manifest(cfg, inputs, evals, acc, shards, contam, contam_ex, dups, rows_in,
     def where(w):
         return f"{inputs[w[0]]['source']}:{w[1]}"
 
-    stages = [{"stage": "read", "rows_in": rows_in, "dropped": 0, "rows_out": rows_in, "reasons": {}, "examples": {}}]
-    if cfg.unit == "sentence":
-        stages.append({"stage": "sentences", "rows_in": rows_in, "dropped": 0, "rows_out": units, "reasons": {},
-                       "examples": {}, "note": f"{rows_in:,} documents became {units:,} sentences"})
+    read = acc.stage("read", rows_in)
+    stages = [read]
+    if units != read["rows_out"]:  # several fields per row, or --unit sentence
+        how = "sentences" if cfg.unit == "sentence" else "texts (one per field)"
+        stages.append({"stage": "units", "rows_in": read["rows_out"], "dropped": 0, "rows_out": units, "reasons": {},
+                       "examples": {}, "note": f"{read['rows_out']:,} rows became {units:,} {how}"})
     n = units
     for name in ("length", "language"):
         stages.append(acc.stage(name, n))

@@ -53,7 +53,7 @@ def resolve(args):
     values = {}
     if args.config:
         values = config.load_yaml(str(recipe_path(args.config)), CorpusConfig, "recipe")
-    from_recipe = {k for k in values if k not in flags or k == "exclude"}
+    from_recipe = {k for k in values if k not in flags or k in ("exclude", "exclude_if_present")}
     if flags.get("inputs") == []:
         del flags["inputs"]
     recipe_excludes = values.get("exclude") or []

@@ -36,6 +36,8 @@ class CorpusConfig:
     column: str = opt(None, "text column or jsonl key of every input without its own :FIELD")
     exclude: list = opt(None, "evaluation files to keep out of the corpus, FILE or FILE:FIELD[,FIELD] (pairs: "
                         "sentence1,sentence2); repeat the flag for several")
+    exclude_if_present: list = opt(None, "evaluation files excluded when they exist (a recipe's list of every "
+                                   "evaluation set it knows); the manifest names the absent ones")
     data_dir: str = opt(None, "folder the relative paths of a recipe are read from (laid out as shared/data)")
     min_chars: int = opt(1, "drop texts shorter than this many characters after cleaning")
     max_chars: int = opt(0, "drop texts longer than this many characters (0: no limit)")
@@ -68,6 +70,7 @@ class CorpusConfig:
         if isinstance(self.exclude, str):
             self.exclude = [self.exclude]
         self.exclude = list(self.exclude or [])
+        self.exclude_if_present = list(self.exclude_if_present or [])
         if not self.inputs or not self.output:
             raise NlplabError("give INPUT file(s) and -o OUTPUT folder (or a recipe with --config)")
         if self.lang not in ("ko", "en"):
@@ -106,19 +109,29 @@ def recipe_path(name: str) -> Path:
     return shipped
 
 
-def split_spec(spec: str) -> tuple[str, list[str]]:
-    """FILE or FILE:FIELD[,FIELD]: a path that exists is taken whole (it may hold ':')."""
+def split_spec(spec: str) -> tuple[str, list[str], tuple | None]:
+    """FILE[:FIELD[,FIELD]][?KEY=VALUE[,VALUE]] -> (path, fields, (key, values) or None).
+    A path that exists is taken whole (it may hold ':'). `?split=train,unsup` keeps only
+    the rows whose column or jsonl key `split` has one of the values (IMDB's one file
+    holds train, test and unsup)."""
+    where = None
+    if "?" in spec and not Path(spec).exists():
+        spec, cond = spec.rsplit("?", 1)
+        k, eq, values = cond.partition("=")
+        if not eq or not k or not values:
+            raise NlplabError(f"{spec}?{cond}: a row selector is ?KEY=VALUE[,VALUE] (e.g. ?split=train,unsup)")
+        where = (k, frozenset(values.split(",")))
     if Path(spec).exists() or ":" not in spec:
-        return spec, []
+        return spec, [], where
     path, fields = spec.rsplit(":", 1)
     if not path or "/" in fields:
-        return spec, []
-    return path, [f for f in fields.split(",") if f]
+        return spec, [], where
+    return path, [f for f in fields.split(",") if f], where
 
 
 def resolve_paths(cfg: CorpusConfig, from_recipe: set[str]) -> None:
     """Recipe paths (inputs/exclude set by the recipe, not by flags) become --data-dir paths."""
-    for name in ("inputs", "exclude"):
+    for name in ("inputs", "exclude", "exclude_if_present"):
         if name not in from_recipe:
             continue
         specs = getattr(cfg, name)

@@ -19,6 +19,7 @@ import numpy as np
 from nlplab import NlplabError, io
 from nlplab.corpus import hashing
 from nlplab.corpus.config import split_spec
+from nlplab.corpus.read import Fields
 
 
 @dataclass
@@ -26,6 +27,7 @@ class EvalSet:
     spec: str
     path: str
     fields: list
+    where: tuple | None = None
     sha256: str = ""
     texts: list = field(default_factory=list)  # cleaned evaluation texts, for the manifest's examples
     exact: dict = field(default_factory=dict)  # key hash -> text index
@@ -57,46 +59,27 @@ def symbols(unit: str, keys: list[str], word_lists: list[list[str]], word_symbol
 def _texts(ev: EvalSet):
     """Every text of the named fields (each field of a pair is a text of its own); counts
     the file's rows in `ev.rows`."""
-    spec, path, fields = ev.spec, ev.path, ev.fields
     try:
-        layout = io.inspect(path, None, fields[0] if fields else None)
+        layout = Fields.inspect(ev.path, ev.fields)
+        pick = Fields(layout, ev.fields, ev.where, f"--exclude {ev.spec}")
     except NlplabError as e:
-        raise NlplabError(f"--exclude {spec}: {e}") from None
-    cols = []
-    for f in fields or [None]:
-        if layout.format == "txt":
-            cols.append(None)
-        elif layout.format == "jsonl":
-            cols.append(f or layout.text_col)
-        else:
-            if f is not None and f not in layout.columns:
-                raise NlplabError(f"--exclude {spec}: {path} has no column {f!r}; columns: {', '.join(layout.columns)}")
-            cols.append(layout.text_col if f is None else layout.columns.index(f))
+        raise NlplabError(f"--exclude {ev.spec}: {e}" if not str(e).startswith("--exclude") else str(e)) from None
     for start, payload, _ in io.read_chunks(layout):
         records, _, n = io.parse_chunk(layout, start, payload)
         ev.rows += n
         for lineno, record, text in records:
-            for c in cols:
-                if c is None or c == layout.text_col:
-                    yield text
-                elif layout.format == "jsonl":
-                    value = record.get(c)
-                    if not isinstance(value, str):
-                        raise NlplabError(f"{path}:{lineno}: no string field {c!r}; every line needs one")
-                    yield value
-                else:
-                    yield record[c]
+            yield from pick(lineno, record, text) or ()
 
 
-def load(cfg, cleaner) -> list[EvalSet]:
+def load(cfg, specs: list[str], cleaner) -> list[EvalSet]:
     """Read and index every --exclude file: one-line errors for files that cannot be read."""
     sets = []
     word_symbols = hashing.WordSymbols()
-    for spec in cfg.exclude:
-        path, fields = split_spec(spec)
+    for spec in specs:
+        path, fields, where = split_spec(spec)
         if not Path(path).is_file():
             raise NlplabError(f"--exclude {spec}: {path}: no such file; check the path")
-        ev = EvalSet(spec=spec, path=path, fields=fields, sha256=sha256(path))
+        ev = EvalSet(spec=spec, path=path, fields=fields, where=where, sha256=sha256(path))
         keys, word_lists = [], []
         for text in _texts(ev):
             cleaned = cleaner(text)

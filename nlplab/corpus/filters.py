@@ -3,6 +3,7 @@ None to keep the text, or the reason it is dropped (the manifest counts reasons)
 
     >>> length("좋아요", min_chars=5, max_chars=0, min_words=0)
     'too_short'
+    >>> from nlplab.corpus.hashing import key
     >>> script_share(key("영화 good"), "Hangul")
     0.3333333333333333
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import regex
 
 from nlplab.corpus.config import SCRIPT
-from nlplab.corpus.hashing import key  # noqa: F401  (the doctest's)
 
 _NOT_DIGIT = regex.compile(r"\P{N}+")
 _NOT_IN_SCRIPT = {name: regex.compile(r"\P{%s}+" % name) for name in SCRIPT.values()}

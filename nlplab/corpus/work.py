@@ -27,6 +27,7 @@ class Chunk:
     # the texts that passed the filters, in order:
     lines: list = field(default_factory=list)
     texts: list = field(default_factory=list)
+    words: list = field(default_factory=list)  # whitespace words (eojeol) per text
     hashes: list = field(default_factory=list)  # key hashes
     contaminated: list = field(default_factory=list)  # None or (eval set, rule, eval text index)
     bands: np.ndarray | None = None  # (len(texts), bands) uint64, near dedup only
@@ -36,8 +37,10 @@ class Worker:
     """Built once in the main process; its heavy parts (the analyzers) load lazily in
     whichever process runs it."""
 
-    def __init__(self, cfg, layouts: list, evals: list):
-        self.cfg, self.layouts, self.evals = cfg, layouts, evals
+    def __init__(self, cfg, inputs: list, evals: list):
+        self.cfg, self.evals = cfg, evals
+        self.layouts = [i["layout"] for i in inputs]
+        self.picks = [i["pick"] for i in inputs]  # row -> its texts (nlplab.corpus.read.Fields)
         self.cleaner = clean.pipeline(cfg.clean)
         self.word_symbols = hashing.WordSymbols()
         self.minhash = hashing.MinHasher(cfg.num_perm, cfg.seed) if cfg.dedup == "near" else None
@@ -58,8 +61,13 @@ class Worker:
         cfg, layout, out = self.cfg, self.layouts[index], Chunk()
         records, _, out.rows = io.parse_chunk(layout, start, payload)
         keys, word_lists = [], []
-        for lineno, _, raw in records:
-            for text in self.units(self.cleaner(raw)):
+        pick = self.picks[index]
+        for lineno, record, raw in records:
+            texts = pick(lineno, record, raw)
+            if texts is None:
+                self._drop(out, "read", "not_selected", lineno, raw)
+                continue
+            for text in (u for t in texts for u in self.units(self.cleaner(t))):
                 out.units += 1
                 reason = filters.length(text, cfg.min_chars, cfg.max_chars, cfg.min_words)
                 if reason:
@@ -73,6 +81,7 @@ class Worker:
                     continue
                 out.lines.append(lineno)
                 out.texts.append(text)
+                out.words.append(len(text.split()))
                 out.hashes.append(hashing.key_hash(k))
                 keys.append(k)
                 word_lists.append(ws)
