@@ -1,8 +1,12 @@
-"""Reading and writing the row files every stage consumes: txt, tsv, csv, jsonl.
+"""Reading and writing the row files every stage consumes: txt, tsv, csv, jsonl, and
+the parquet shards of a corpus folder (`nlplab corpus build`).
 
 Files are read as bytes in chunks of whole lines, so a file of any size streams in
 constant memory and each line keeps its number for error messages. TSV is read with
-quoting off, as GLUE and NSMC need: quotes inside sentences are data.
+quoting off, as GLUE and NSMC need: quotes inside sentences are data. A file ending in
+.gz, .bz2, .xz or .zst is decompressed on the fly and keeps the format of the suffix
+before (reviews.jsonl.gz is jsonl). A corpus folder (manifest.json, train/, valid/) reads
+as its train split, a folder of .parquet files as those files in name order.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlplab import NlplabError
+from nlplab import NlplabError, shards
+from nlplab.compressed import compression, open_compressed
 
-FORMATS = ("txt", "tsv", "csv", "jsonl")
-_EXT = {".txt": "txt", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+ROW_FORMATS = ("txt", "tsv", "csv", "jsonl")  # line-based files (preprocess writes its input's format)
+FORMATS = (*ROW_FORMATS, "parquet")  # what inspect reads
+_EXT = {".txt": "txt", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+MANIFEST = shards.MANIFEST
+corpus_split, is_corpus = shards.corpus_split, shards.is_corpus  # public here: io.corpus_split(DIR, "valid")
 TEXT_COLUMNS = ("text", "sentence", "document", "comments", "review", "content")  # tried when --column is absent
 
 
@@ -35,6 +43,8 @@ class Layout:
     text_col: int | str | None = None  # index for tsv/csv, key for jsonl, None for txt
     has_header: bool = False
     header_bytes: int = 0  # bytes of the header line, skipped by the reader
+    files: list[str] | None = None  # parquet: the shard files, read in this order
+    rows: int | None = None  # parquet: rows in all (from the shards' footers)
 
     @property
     def first_line(self) -> int:
@@ -54,23 +64,39 @@ def decode_error(path, lineno: int, raw: bytes, err: UnicodeDecodeError) -> Nlpl
     )
 
 
-def _open(path: str):
+def open_input(path: str):
+    """(reader, raw): `reader` gives the bytes of `path`, decompressed when it ends in .gz,
+    .bz2, .xz or .zst, with read/readline/readlines/iteration; `raw` is the file under it,
+    so `raw.tell()` is the compressed bytes consumed so far (progress). Closing `reader`
+    closes both. `-` is standard input (both; a pipe has no tell). Truncated or damaged
+    compressed data is one NlplabError, wherever reading meets it."""
     if path == "-":
-        return sys.stdin.buffer
+        return sys.stdin.buffer, sys.stdin.buffer
     try:
-        return open(path, "rb")
+        raw = open(path, "rb")
     except FileNotFoundError:
         raise NlplabError(f"{path}: no such file; check the path") from None
     except IsADirectoryError:
         raise NlplabError(f"{path}: is a folder; give a file") from None
+    return (raw if compression(path) is None else open_compressed(path, raw)), raw
+
+
+def _open(path: str):
+    return open_input(path)[0]
 
 
 def inspect(path: str, fmt: str | None = None, column: str | None = None, no_header: bool = False,
             need_column: bool = True) -> Layout:
-    """Read the header (first line) of `path` and find the text column. A pipe is read
-    from a copy (`layout.path`), as is `-` holding a table: see `_copy`."""
+    """Read the header (first line, decompressed for .gz/.bz2/.xz/.zst) of `path` and find
+    the text column. A pipe is read from a copy (`layout.path`), as is `-` holding a table:
+    see `_copy`. A corpus folder, a folder of .parquet files or a .parquet file is format
+    parquet: `layout.files` are its shards, `layout.rows` their rows, the column `text`
+    unless `column` names another."""
     if path != "-" and not Path(path).exists():
         raise NlplabError(f"{path}: no such file; check the path")
+    files = shards.files(path, fmt)
+    if files is not None:
+        return _inspect_parquet(path, files, fmt, column, no_header, need_column)
     if path != "-" and stat.S_ISFIFO(os.stat(path).st_mode):
         path = _copy(path)
     first = b""
@@ -80,6 +106,8 @@ def inspect(path: str, fmt: str | None = None, column: str | None = None, no_hea
     fmt = fmt or _sniff(path, first, column)
     if fmt not in FORMATS:
         raise NlplabError(f"{path}: unknown format {fmt!r}; use --format {'|'.join(FORMATS)}")
+    if fmt == "parquet":  # a pipe: parquet's footer is at the end, it is read from files only
+        raise NlplabError(f"{path}: parquet is read from a file or a folder, not a pipe; write it to a file first")
     layout = Layout(path, fmt)
     if fmt == "txt":
         if column is not None:
@@ -115,7 +143,8 @@ def inspect(path: str, fmt: str | None = None, column: str | None = None, no_hea
 
 
 def _sniff(path: str, first: bytes, column: str | None) -> str:
-    ext = Path(path).suffix.lower()
+    name = Path(path)
+    ext = (name.with_suffix("") if compression(path) else name).suffix.lower()  # x.jsonl.gz: .jsonl
     fmt = _EXT.get(ext, "txt")
     # NSMC's ratings_train.txt is really a TSV: a .txt file, a --column, and a tab in line 1.
     if fmt == "txt" and column is not None:
@@ -150,7 +179,9 @@ def _copy(path: str) -> str:
     and a pipe's second open would find it empty: every row silently lost."""
     key = ("-",) if path == "-" else (path, os.stat(path).st_dev, os.stat(path).st_ino)
     if key not in _COPIES:
-        fd, copy = tempfile.mkstemp(prefix="nlplab-pipe-", suffix="" if path == "-" else Path(path).suffix)
+        # the suffix tells the format (and a compression suffix the one before it: x.jsonl.gz)
+        suffix = "" if path == "-" else "".join(Path(path).suffixes[-2:]) if compression(path) else Path(path).suffix
+        fd, copy = tempfile.mkstemp(prefix="nlplab-pipe-", suffix=suffix)
         atexit.register(os.unlink, copy)
         src = sys.stdin.buffer if path == "-" else open(path, "rb")
         try:
@@ -164,26 +195,68 @@ def _copy(path: str) -> str:
     return _COPIES[key]
 
 
+def _inspect_parquet(path: str, files: list[str], fmt, column, no_header: bool, need_column: bool) -> Layout:
+    if fmt not in (None, "parquet"):
+        raise NlplabError(f"{path}: is parquet, not {fmt}; give a {fmt} file (or drop --format {fmt} if you passed it)")
+    if no_header:
+        raise NlplabError(f"{path}: --no-header is for tsv/csv files; drop it for parquet")
+    layout = Layout(path, "parquet", columns=[], text_col=column or "text", files=files, rows=0)
+    for i, file in enumerate(files):
+        with shards.open_file(file) as pf:
+            if i == 0:
+                layout.columns = list(pf.schema_arrow.names)
+                layout.text_col = _pick(file, layout.columns, column, need_column)
+            if layout.text_col is not None:
+                shards.check_text(file, pf.schema_arrow, layout.text_col)
+            layout.rows += pf.metadata.num_rows
+    return layout
+
+
 def read_chunks(layout: Layout, chunk_bytes: int = 1 << 18):
-    """Yield (first line number, raw lines, bytes read) for txt/tsv/jsonl, or
-    (line numbers, parsed rows, bytes read) for csv, whose quoted fields may span lines."""
-    f = _open(layout.path)
+    """Yield (first line number, raw lines, bytes read) for txt/tsv/jsonl, (line numbers,
+    parsed rows, bytes read) for csv, whose quoted fields may span lines, or (first row
+    number, texts, bytes read) for parquet. Bytes read count the input as stored (the
+    compressed bytes of a .gz file, a share of a parquet shard): in all they come to
+    `input_size(layout)`, the total of a progress bar."""
+    if layout.format == "parquet":
+        yield from shards.chunks(layout.files, layout.text_col, chunk_bytes)
+        return
+    f, raw = open_input(layout.path)
+    done = 0  # compressed bytes reported so far
+
+    def stored(n: int) -> int:  # the input's bytes behind the n bytes just decoded
+        nonlocal done
+        if layout.path == "-" or compression(layout.path) is None:
+            return n
+        now = raw.tell()
+        n, done = now - done, now
+        return n
+
     try:
         if layout.header_bytes:
             f.readline()
         if layout.format == "csv":
-            yield from _csv_chunks(layout, f, chunk_bytes)
+            for numbers, rows, n in _csv_chunks(layout, f, chunk_bytes):
+                yield numbers, rows, stored(n)
             return
         lineno = layout.first_line
         while True:
             lines = f.readlines(chunk_bytes)
             if not lines:
                 return
-            yield lineno, lines, sum(map(len, lines))
+            yield lineno, lines, stored(sum(map(len, lines)))
             lineno += len(lines)
     finally:
         if f is not sys.stdin.buffer:
             f.close()
+
+
+def input_size(layout: Layout) -> int | None:
+    """Bytes `read_chunks` reports in all: the size on disk (of every shard for parquet);
+    None for standard input."""
+    if layout.format == "parquet":
+        return sum(os.path.getsize(f) for f in layout.files)
+    return None if layout.path == "-" else os.path.getsize(layout.path)
 
 
 def _csv_chunks(layout: Layout, f, chunk_bytes: int):
@@ -220,7 +293,10 @@ def parse_chunk(layout: Layout, start, payload, on_error: str = "fail"):
     """Split a chunk from `read_chunks` into records: returns ([(line, record, text)],
     skipped [(line, reason)], rows read). A record is the row's fields (tsv/csv), its
     object (jsonl) or None (txt); `text` is the text column. Bad rows raise NlplabError
-    naming file:line(:column), or with on_error="skip" are listed in `skipped`."""
+    naming file:line(:column), or with on_error="skip" are listed in `skipped`. Parquet
+    rows are (row number, None, text): read_chunks has checked them."""
+    if layout.format == "parquet":
+        return [(i, None, t) for i, t in enumerate(payload, start)], [], len(payload)
     if layout.format == "csv":
         lines = zip(start, payload)
     else:

@@ -691,3 +691,45 @@ def test_a_preset_s_true_switches_can_be_turned_off_from_the_command_line(ptb, t
     on, off = (yaml.safe_load((tmp_path / r / "config.yaml").read_text()) for r in ("on", "off"))
     assert (on["variational"], on["tie"]) == (True, True) and (off["variational"], off["tie"]) == (False, False)
     assert {type(m).__name__ for m in BiLM.from_run(tmp_path / "off", "cpu").modules()} >= {"Dropout"}
+
+
+def corpus_folder(d, train_shards, valid):
+    """A corpus folder as `nlplab corpus build` writes it (manifest.json, train/, valid/)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for split, shards in (("train", train_shards), ("valid", [valid] if valid else [])):
+        (d / split).mkdir(parents=True)
+        for i, texts in enumerate(shards):
+            pq.write_table(pa.table({"text": texts, "source": ["ptb"] * len(texts)}), d / split / f"{split}-{i:05d}.parquet")
+    (d / "manifest.json").write_text("{}")
+    return d
+
+
+def test_a_corpus_folder_trains_on_its_train_split_and_validates_on_its_valid_split(ptb, tmp_path, capsys):
+    train = (ptb / "small.txt").read_text(encoding="utf-8").splitlines()
+    valid = (ptb / "small_valid.txt").read_text(encoding="utf-8").splitlines()
+    d = corpus_folder(tmp_path / "corpus", [train[:25], train[25:]], valid)
+    out = tmp_path / "r"
+    code, _, err = run_cli("lm", "train", d, "-o", out, "--preset", "tiny", "--max-steps", 3, "--no-progress", capsys=capsys)
+    assert code == 0, err
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert (cfg["train"], cfg["valid"]) == (str(d), str(d / "valid"))  # recorded, so --resume reads the same split
+    log = (out / "train.log").read_text(encoding="utf-8")
+    assert f"valid: {d / 'valid'}, the corpus folder's valid split (30 rows; --valid not given)" in log
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["train_tokens"] == sum(len(line.split()) for line in train)  # both shards, every row
+    assert m["valid"]["step"] == 3
+    # the same run from the txt files: the same vocabulary, the same valid tokens and perplexity
+    s = run(tiny_cfg(ptb, tmp_path / "txt", max_steps=3), progress=False)
+    assert (s["vocab_size"], s["valid"]["tokens"]) == (m["vocab_size"], m["valid"]["tokens"])
+    assert s["valid"]["mean_ppl"] == pytest.approx(m["valid"]["mean_ppl"])
+    # --valid given wins; an empty valid split means no validation, and the log says why
+    run(tiny_cfg(ptb, tmp_path / "given", train=str(d), valid=str(ptb / "valid.txt"), max_steps=1), progress=False)
+    assert yaml.safe_load((tmp_path / "given" / "config.yaml").read_text())["valid"] == str(ptb / "valid.txt")
+    assert "corpus folder's valid split" not in (tmp_path / "given" / "train.log").read_text(encoding="utf-8")
+    empty = corpus_folder(tmp_path / "empty", [train], None)
+    s = run(tiny_cfg(ptb, tmp_path / "nov", train=str(empty), valid=None, max_steps=1), progress=False)
+    assert s["valid"] is None and s["best"] is None
+    assert f"valid: none; {empty / 'valid'} (the corpus folder's valid split) has no rows" in (
+        tmp_path / "nov" / "train.log").read_text(encoding="utf-8")

@@ -212,6 +212,33 @@ def test_bad_jsonl_line(tmp_path, capsys):
                  "in.jsonl:2:10", "not valid JSON")
 
 
+def test_compressed_input_gives_the_plain_input_s_output(tmp_path, capsys):
+    import gzip
+
+    rows = '{"id": 1, "text": "Hello world."}\n{"id": 2, "text": "Second line here."}\n'
+    plain = write(tmp_path / "in.jsonl", rows)
+    packed = write(tmp_path / "in.jsonl.gz", gzip.compress(rows.encode()), "wb")
+    for src, out in ((plain, tmp_path / "a.jsonl"), (packed, tmp_path / "b.jsonl")):
+        code, _, err = run_cli("preprocess", src, "-o", out, "--lang", "en", "--tokenizer", "whitespace", capsys=capsys)
+        assert code == 0 and "2 of 2 rows" in err, err
+    assert lines(tmp_path / "b.jsonl") == lines(tmp_path / "a.jsonl") == [
+        '{"id": 1, "text": ["hello", "world."]}', '{"id": 2, "text": ["second", "line", "here."]}']
+    write(tmp_path / "cut.jsonl.gz", gzip.compress(rows.encode())[:-12], "wb")
+    assert_error(capsys, ["preprocess", tmp_path / "cut.jsonl.gz", "-o", tmp_path / "c.jsonl", "--lang", "en"],
+                 "cut.jsonl.gz: truncated or damaged gzip data (", "re-download or re-compress the file")
+    assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_parquet_input_is_refused_in_one_line(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["a b"]}), tmp_path / "in.parquet")
+    assert_error(capsys, ["preprocess", tmp_path / "in.parquet", "-o", tmp_path / "o.jsonl", "--lang", "en"],
+                 "in.parquet: parquet input, but the output keeps the input's format and parquet is not written; "
+                 "give a txt, tsv, csv or jsonl file")
+
+
 def test_failure_leaves_no_partial_output(tmp_path, capsys):
     good = "".join(f"줄 {i}\n" for i in range(5000)).encode()
     src = write(tmp_path / "in.txt", good + b"\xc3\x28\n", "wb")

@@ -249,3 +249,58 @@ def test_real_corpora_parity_and_roundtrip(tmp_path, shared):
     ok = [t for t in texts if ko.unk_id not in ko.encode(t)]
     assert len(ok) > 0.8 * len(texts)
     assert all(ko.decode(ko.encode(t)) == " ".join(ko.normalized(t).split()) for t in ok)
+
+
+def corpus_folder(d, train_shards, valid):
+    """A corpus folder as `nlplab corpus build` writes it (manifest.json, train/, valid/)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for split, shards in (("train", train_shards), ("valid", [valid])):
+        (d / split).mkdir(parents=True)
+        for i, texts in enumerate(shards):
+            pq.write_table(pa.table({"text": texts, "source": ["web"] * len(texts)}), d / split / f"{split}-{i:05d}.parquet")
+    (d / "manifest.json").write_text("{}")
+    return d
+
+
+def test_train_on_a_corpus_folder_reads_its_train_split(tmp_path, capsys):
+    words = ["low lower lowest", "new newer newest", "wide wider widest"]
+    d = corpus_folder(tmp_path / "corpus", [words * 10, ["", "jump jumped\njumps"] * 10], ["ßßß"])
+    out = tmp_path / "sw"
+    code, _, err = run_cli("subword", "train", d, "-o", out, "--lang", "en", "--vocab-size", "60", "--model", "bpe",
+                           "--no-progress", capsys=capsys)
+    assert code == 0, err
+    assert "bpe (sentencepiece) vocabulary of 60 from 40 texts (10 blank rows left out)" in err
+    tok = SubwordTokenizer(out)
+    pieces = "".join(tok.hf.id_to_token(i) for i in range(tok.vocab_size))
+    assert set("".join(words).replace(" ", "") + "jumped") <= set(pieces)  # every character of the train split
+    assert all(tok.unk_id not in tok.encode(t) for t in words + ["jumps jumped"])
+    assert tok.encode("ß")[-1] == tok.unk_id  # the valid split is not trained on
+    c = json.loads((out / "nlplab_subword.json").read_text())["corpus"]
+    assert (c["files"], c["rows"], c["texts"]) == ([str(d)], 50, 40)
+
+
+def test_corpus_fingerprint_follows_the_shards_and_compressed_txt_streams(tmp_path):
+    import gzip
+    import shutil
+
+    from nlplab.subword.train import prepare_corpus
+
+    def prepared(corpus, name):
+        cfg = SubwordConfig(corpus=[str(corpus)], output=str(tmp_path / "o"), lang="en")
+        files, counts = prepare_corpus(cfg, tmp_path / f"{name}.txt", progress=False)
+        return files, counts["sha256"], (tmp_path / f"{name}.txt").read_text(encoding="utf-8")
+
+    a = corpus_folder(tmp_path / "a", [["one two", "three"], ["four"]], ["v"])
+    b = corpus_folder(tmp_path / "b", [["one two", "three"], ["four!"]], ["v"])
+    files, sha_a, text = prepared(a, "a")
+    assert files == [str(tmp_path / "a.txt")] and text == "one two\nthree\nfour\n"  # streamed, not read in place
+    assert prepared(b, "b")[1] != sha_a  # one changed text in one shard changes the fingerprint
+    (tmp_path / "c").mkdir()
+    shutil.copytree(a, tmp_path / "c" / "a")
+    assert prepared(tmp_path / "c" / "a", "c")[1] == sha_a  # the same shards: the same fingerprint
+    gz = tmp_path / "x.txt.gz"
+    gz.write_bytes(gzip.compress(b"one two\n\nthree\n"))
+    files, _, text = prepared(gz, "gz")
+    assert files == [str(tmp_path / "gz.txt")] and text == "one two\nthree\n"  # SentencePiece cannot read .gz

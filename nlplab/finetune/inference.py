@@ -124,7 +124,7 @@ def read_input(path: str, text: str | None, text_pair: str | None, fmt: str | No
     """Texts (and pairs) of a txt file (one text per line) or a tsv/csv/jsonl column."""
     layout = io.inspect(path, fmt, None, no_header, need_column=False)
     if layout.format == "txt" and text is not None and layout.path != "-":  # a .txt table (NSMC): a tab in line 1
-        with open(layout.path, "rb") as f:
+        with io.open_input(layout.path)[0] as f:  # decompressed: a .txt.gz table too
             if b"\t" in f.readline():
                 layout = io.inspect(path, fmt, text, no_header)
     if layout.format == "txt":

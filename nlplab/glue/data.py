@@ -264,6 +264,9 @@ def read_custom(path: str, mapping: dict, name: str, split: str, fmt: str | None
     layout = io.inspect(path, fmt, mapping["text_a"], no_header)
     if layout.format == "txt":
         raise NlplabError(f"{path}: a custom dataset is a tsv, csv or jsonl file with columns; pass --format")
+    if layout.format == "parquet":
+        raise NlplabError(f"{path}: parquet is read as a training corpus (subword train, lm train), not as a dataset "
+                          "with labels; give a tsv, csv or jsonl file")
     cols = layout.columns or []
     want = {k: v for k, v in mapping.items() if v is not None and k != "text_a"}
     if layout.format != "jsonl":

@@ -27,8 +27,10 @@ RESUME_FREE = ("resume", "force", "output", "tracking", "tracking_uri", "max_min
 
 @dataclass
 class LMConfig:
-    train: str = opt(None, "training corpus: txt with one line (stream mode) or sentence per line; tsv/csv/jsonl with --column")
-    valid: str = opt(None, "validation corpus: perplexity per epoch (and --eval-every), best weights, early stopping, plateau")
+    train: str = opt(None, "training corpus: txt with one line (stream mode) or sentence per line; tsv/csv/jsonl with --column "
+                     "(also .gz/.bz2/.xz/.zst); a corpus folder (nlplab corpus build: its train split, one text a line)")
+    valid: str = opt(None, "validation corpus: perplexity per epoch (and --eval-every), best weights, early stopping, plateau "
+                     "(default with a corpus folder as TRAIN: its valid split, when it has rows)")
     test: str = opt(None, "test corpus, evaluated once at the end with the best weights")
     output: str = opt(None, "run folder", flag=["-o", "--output"])
     preset: str = opt(None, "preset from nlplab/configs/lm.yaml (under --config and flags)", choices=list(PRESET_NAMES))

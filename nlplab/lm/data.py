@@ -45,8 +45,9 @@ class Tokens:
 
 def read(path: str, tokenizer, column: str | None = None, chunk: int = 2000,
          check: str = "check the file, --column, --clean and --pretokenize") -> Tokens:
-    """Tokenize every line of a txt file (or the --column of a tsv/csv/jsonl file).
-    `check`: the advice when no token is left (what the user can change)."""
+    """Tokenize every line of a txt file (or the --column of a tsv/csv/jsonl file; each
+    text of a corpus folder's parquet shards, which is one line here: a document's newlines
+    are whitespace, its end is the line's </s>). `check`: the advice when no token is left."""
     layout = io.inspect(path, None, column)
     types: dict[str, int] = {}
     ids = array("q")  # 8 bytes a token, where a list of ints takes ~36

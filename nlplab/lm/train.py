@@ -96,6 +96,19 @@ def make_scheduler(cfg: LMConfig, optimizer, total: int):
     return S.LambdaLR(optimizer, factor)
 
 
+def default_valid(cfg: LMConfig) -> tuple[LMConfig, str | None]:
+    """TRAIN a corpus folder (nlplab corpus build) and no --valid: its valid split validates,
+    when it has a row. Returns the config (valid filled in, so config.yaml and --resume see
+    it) and the line the log says about it."""
+    split = io.corpus_split(cfg.train, "valid") if cfg.valid is None else None
+    if split is None:
+        return cfg, None
+    rows = io.inspect(split, None, cfg.column).rows
+    if not rows:
+        return cfg, f"valid: none; {split} (the corpus folder's valid split) has no rows"
+    return dataclasses.replace(cfg, valid=split), f"valid: {split}, the corpus folder's valid split ({rows:,} rows; --valid not given)"
+
+
 def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     # ---- inputs: every check that can fail comes before the run folder is touched
     t0 = time.perf_counter()
@@ -107,6 +120,7 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     if cfg.precision == "bf16" and not dist.bf16_ok(device):
         raise NlplabError(f"--precision bf16: {dist.NO_BF16}; train in fp32")
     runlog.check_tracking(cfg.tracking)
+    cfg, valid_note = default_valid(cfg)
     io.check_folder(cfg.output, [cfg.train, cfg.valid, cfg.test])
     ckpt = None
     if cfg.resume:
@@ -178,6 +192,8 @@ def run(cfg: LMConfig, progress: bool | None = None) -> dict:
     mlog = runlog.MetricsLog(out, d.is_main, ckpt["step"] if ckpt is not None else None, tracker)
     tb = SummaryWriter(str(out / "tb"), purge_step=ckpt["step"] + 1 if ckpt else None) if d.is_main else None
     log.info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    if valid_note:
+        log.info(valid_note)
     for name, c in corpora.items():
         log.info("%s: %s, %d lines, %d tokens, %.2f%% <unk>", name, c.path, len(c.lengths), c.n_tokens, 100 * c.n_unk / c.n_tokens)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import regex
 
 from nlplab import NlplabError, __version__, io
+from nlplab.compressed import compression
 from nlplab.config import opt
 from nlplab.preprocess import PreprocessConfig, Preprocessor
 from nlplab.progress import Progress
@@ -41,7 +42,8 @@ META_FILE = "nlplab_subword.json"
 
 @dataclass
 class SubwordConfig:
-    corpus: list = opt(None, "corpus files (txt, tsv, csv or jsonl), read in order")
+    corpus: list = opt(None, "corpus files (txt, tsv, csv or jsonl, also .gz/.bz2/.xz/.zst; .parquet) or corpus folders "
+                       "(nlplab corpus build: the train split), read in order")
     output: str = opt(None, "output folder (must not exist, or pass --force)", flag=["-o", "--output"])
     model: str = opt("unigram", "subword model", choices=list(MODELS))
     engine: str = opt(None, "library: sentencepiece (default for unigram/bpe/char) or tokenizers (wordpiece, bytelevel-bpe)", choices=["sentencepiece", "tokenizers"])
@@ -108,19 +110,23 @@ def _umask() -> int:
 
 
 def prepare_corpus(cfg: SubwordConfig, dest: Path, progress: bool | None = None) -> tuple[list[str], dict]:
-    """The files the trainer reads, with counts and the corpus fingerprint. Plain txt with
-    nothing to clean or pre-tokenize is read in place; otherwise every file streams through
+    """The files the trainer reads, with counts and the corpus fingerprint. Plain (not
+    compressed) txt with nothing to clean or pre-tokenize is read in place; otherwise every
+    file (a corpus folder: its train split's shards) streams through
     cleaning and pre-tokenization into `dest`, one text per line. Blank texts are left out
     (they teach nothing) and counted."""
     proc = prepare_fn(cfg)
-    if proc is None and all(io.inspect(p, cfg.format, cfg.column, cfg.no_header).format == "txt" for p in cfg.corpus):
-        return list(cfg.corpus), _txt_counts(cfg.corpus)
+    layouts = [io.inspect(p, cfg.format, cfg.column, cfg.no_header) for p in cfg.corpus]
+    # SentencePiece and tokenizers read plain files only: compressed txt and parquet stream
+    if proc is None and all(lay.format == "txt" and not compression(lay.path) for lay in layouts):
+        files = [lay.path for lay in layouts]  # a pipe's copy (io._copy), read once already
+        return files, _txt_counts(files)
     digest = hashlib.sha256()
     rows = kept = chars = 0
-    total = sum(os.path.getsize(p) for p in cfg.corpus if os.path.exists(p))
+    total = sum(io.input_size(lay) or 0 for lay in layouts)
     with dest.open("w", encoding="utf-8") as out, Progress(total, ("rows",), desc="reading corpus", enabled=progress) as bar:
-        for path in cfg.corpus:
-            layout = io.inspect(path, cfg.format, cfg.column, cfg.no_header)
+        for path, layout in zip(cfg.corpus, layouts):
+            # the texts themselves are hashed: a corpus folder's fingerprint is its train split's content
             digest.update(f"{Path(path).name}\0{layout.format}\0{layout.text_col}\0".encode())
             for start, payload, nbytes in io.read_chunks(layout):
                 records, _, n = io.parse_chunk(layout, start, payload, "fail")
