@@ -162,8 +162,9 @@ def build(cfg: CorpusConfig, progress: bool | None = None, command: str | None =
     evals = decontam.load(cfg, cfg.exclude + present, worker0.cleaner)
     worker = work.Worker(cfg, inputs, evals)
     for i in inputs:
-        i["sha256"] = decontam.sha256(i["path"]) if i["path"] != "-" else None
-        i["bytes"] = os.path.getsize(i["path"])
+        files = i["layout"].files if i["layout"].format == "parquet" else [i["path"]]
+        i["sha256"] = decontam.sha256(*files)  # a corpus folder as input: over its shards in order
+        i["bytes"] = io.input_size(i["layout"])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
     log = file_logger(tmp / "corpus.log")
@@ -335,8 +336,7 @@ def _manifest(cfg, inputs, evals, acc, shards, contam, contam_ex, dups, rows_in,
     return {
         "config": asdict(cfg),
         "inputs": [{"spec": i["spec"], "path": i["path"], "source": i["source"], "format": i["layout"].format,
-                    "field": i["layout"].text_col if i["layout"].format == "jsonl" else
-                    (i["layout"].columns[i["layout"].text_col] if i["layout"].columns else None),
+                    "field": _field(i["layout"]),
                     "sha256": i["sha256"], "bytes": i["bytes"], "rows": per_input[k]} for k, i in enumerate(inputs)],
         "excludes": excludes,
         "decontamination": {"unit": cfg.decontam_unit, "n": cfg.decontam_n, "key": "NFKC, lower-cased, letters and digits only"},
@@ -348,6 +348,13 @@ def _manifest(cfg, inputs, evals, acc, shards, contam, contam_ex, dups, rows_in,
         "stages": stages,
         "splits": {s: shards[s].summary() for s in SPLITS},
     }
+
+
+def _field(layout) -> str | None:
+    """The text field's name: a jsonl key or parquet column as it is, a tsv/csv column by name."""
+    if isinstance(layout.text_col, int) and layout.columns:
+        return layout.columns[layout.text_col]
+    return layout.text_col
 
 
 def _nothing_left(manifest: dict) -> str:

@@ -81,22 +81,21 @@ def cmd_build(args) -> int:
 
 def cmd_export(args) -> int:
     from nlplab import io
-    from nlplab.corpus.read import split_files
+    from nlplab.corpus.read import manifest
 
-    files = split_files(args.folder, args.split)
-    io.check_writable(args.output, files)
-    import pyarrow.parquet as pq
-
+    manifest(args.folder)  # a one-line error for anything but a corpus folder
+    splits = ("train", "valid") if args.split == "all" else (args.split,)
+    layouts = [io.inspect(io.corpus_split(args.folder, s) or str(Path(args.folder) / s)) for s in splits]
+    io.check_writable(args.output, [f for layout in layouts for f in layout.files])
     rows = joined = 0
     with io.atomic_output(args.output, "w", encoding="utf-8") as out:
-        for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(columns=["text"], batch_size=10_000):
-                for text in batch.column(0).to_pylist():
-                    if "\n" in text or "\r" in text:  # one text a line: a line break inside becomes a space
-                        joined += 1
-                        text = " ".join(text.splitlines())
-                    out.write(text + "\n")
-                    rows += 1
+        for layout in layouts:
+            for text in io.iter_texts(layout):
+                if "\n" in text or "\r" in text:  # one text a line: a line break inside becomes a space
+                    joined += 1
+                    text = " ".join(text.splitlines())
+                out.write(text + "\n")
+                rows += 1
     note = f"; {joined:,} texts held line breaks, written as spaces" if joined else ""
     print(f"{args.output}: {rows:,} texts from {args.folder} ({args.split}){note}", file=sys.stderr)
     return 0

@@ -43,11 +43,13 @@ class EvalSet:
                 "empty": self.empty}
 
 
-def sha256(path: str) -> str:
+def sha256(*paths: str) -> str:
+    """sha256 of a file's bytes (of several files end to end)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
     return h.hexdigest()
 
 

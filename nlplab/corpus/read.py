@@ -1,4 +1,5 @@
-"""Reading a corpus folder back: its manifest and the parquet shards of a split."""
+"""Reading for `nlplab corpus`: a corpus folder's manifest (its shards are read by
+nlplab.io, nlplab/shards.py), and the texts of one input row (`Fields`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ import json
 from pathlib import Path
 
 from nlplab import NlplabError
-
-MANIFEST = "manifest.json"
+from nlplab.shards import MANIFEST
 
 
 def manifest(folder) -> dict:
@@ -20,17 +20,6 @@ def manifest(folder) -> dict:
         raise NlplabError(f"{folder}: not a corpus folder (no {MANIFEST}); build one with `nlplab corpus build`") from None
     except json.JSONDecodeError as e:
         raise NlplabError(f"{path}:{e.lineno}:{e.colno}: damaged manifest ({e.msg}); rebuild the corpus") from None
-
-
-def split_files(folder, split: str = "train") -> list[str]:
-    """The shards of `split` (train, valid or all), in order."""
-    m = manifest(folder)
-    names = ("train", "valid") if split == "all" else (split,)
-    files = [str(Path(folder) / s / name) for s in names for name in m["splits"][s]["shards"]]
-    missing = [f for f in files if not Path(f).is_file()]
-    if missing:
-        raise NlplabError(f"{missing[0]}: shard listed in {MANIFEST} is missing; rebuild the corpus")
-    return files
 
 
 class Fields:
