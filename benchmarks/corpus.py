@@ -44,6 +44,17 @@ SHARED = Path(os.environ.get("NLPLAB_SHARED", ROOT.parent / "shared" / "data"))
 RAW = SHARED / "nsmc-raw" / "reviews.jsonl.gz"
 
 
+def first_rows(rows: int, tmp: str) -> str:
+    """nsmc-raw itself, or its first `rows` rows in a gzip file under `tmp`."""
+    if not rows:
+        return str(RAW)
+    src = os.path.join(tmp, "rows.jsonl.gz")
+    with gzip.open(RAW, "rt", encoding="utf-8") as f, gzip.open(src, "wt", encoding="utf-8") as g:
+        for _, line in zip(range(rows), f):
+            g.write(line)
+    return src
+
+
 def _peak_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -128,12 +139,7 @@ def main() -> int:
         one(args)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        src = str(RAW)
-        if args.rows:
-            src = os.path.join(tmp, "rows.jsonl.gz")
-            with gzip.open(RAW, "rt", encoding="utf-8") as f, gzip.open(src, "wt", encoding="utf-8") as g:
-                for _, line in zip(range(args.rows), f):
-                    g.write(line)
+        src = first_rows(args.rows, tmp)
         times, figures, kept = {}, {}, {}
         for rep in range(args.repeats):
             for v in VARIANTS:  # interleaved: each repeat runs every variant once

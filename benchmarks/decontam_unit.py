@@ -14,7 +14,6 @@ removed. Results: benchmarks/results/decontam_unit.json.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -32,18 +31,14 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "decontam_unit.json"))
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
+    sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+    from corpus import first_rows  # benchmarks/corpus.py
+
     from nlplab.cli import main as nlplab
 
-    raw = SHARED / "nsmc-raw" / "reviews.jsonl.gz"
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        src = str(raw)
-        if args.rows:
-            src = os.path.join(tmp, "rows.jsonl.gz")
-            with gzip.open(raw, "rt", encoding="utf-8") as f, gzip.open(src, "wt", encoding="utf-8") as g:
-                for _, line in zip(range(args.rows), f):
-                    g.write(line)
+        src = first_rows(args.rows, tmp)
         for unit, n in CANDIDATES:
             out = os.path.join(tmp, f"{unit}{n}")
             assert nlplab(["corpus", "build", f"{src}:review", "-o", out, "--lang", "ko", "--dedup", "none",

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from nlplab import NlplabError, __version__, io, parallel
+from nlplab import NlplabError, __version__, clean, io, parallel
 from nlplab.corpus import decontam, hashing, work
 from nlplab.corpus.config import CorpusConfig, split_spec
 from nlplab.corpus.read import MANIFEST, Fields
@@ -156,10 +156,9 @@ def build(cfg: CorpusConfig, progress: bool | None = None, command: str | None =
     inputs = _inputs(cfg)
     absent = [e for e in cfg.exclude_if_present if not Path(split_spec(e)[0]).is_file()]
     present = [e for e in cfg.exclude_if_present if e not in absent and e not in cfg.exclude]
-    out = _check_output(cfg, [i["path"] for i in inputs] + [split_spec(e)[0] for e in cfg.exclude])
+    out = _check_output(cfg, [i["path"] for i in inputs] + [split_spec(e)[0] for e in cfg.exclude + present])
     t0 = time.perf_counter()
-    worker0 = work.Worker(cfg, inputs, [])
-    evals = decontam.load(cfg, cfg.exclude + present, worker0.cleaner)
+    evals = decontam.load(cfg, cfg.exclude + present, clean.pipeline(cfg.clean))
     worker = work.Worker(cfg, inputs, evals)
     for i in inputs:
         files = i["layout"].files if i["layout"].format == "parquet" else [i["path"]]
