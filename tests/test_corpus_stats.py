@@ -34,6 +34,7 @@ excluded file  eval texts  exact  ngram
 ev.jsonl:text           2      1      1
 
 split  rows  chars  words  shards
+in       10    168     43
 train     2     22      7       1
 valid     2     39      9       1
 """

@@ -226,7 +226,7 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
     contam = Counter()  # (eval set, rule) -> rows
     contam_ex: dict = {}
     dups = {"exact_dedup": {"n": 0, "examples": []}, "near_dedup": {"n": 0, "examples": []}}
-    rows_in = units = 0
+    rows_in = units = chars_in = words_in = 0
     per_input = Counter()
     threshold = int(cfg.valid_fraction * (1 << 64))
     total = sum(i["bytes"] for i in inputs)
@@ -234,6 +234,8 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
         for index, ch, nbytes in _results(cfg, inputs, worker):
             src = inputs[index]["source"]
             rows_in += ch.rows
+            chars_in += ch.chars
+            words_in += ch.words
             units += ch.units
             per_input[index] += ch.rows
             for (stage, reason), n in ch.dropped.items():
@@ -269,7 +271,7 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
                         near[b] = row
                 split = "valid" if ((h * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)) < threshold else "train"
                 kept_split.append(SPLITS.index(split))
-                kept_pos.append(shards[split].add(text, src, ch.words[j]))
+                kept_pos.append(shards[split].add(text, src, ch.word_counts[j]))
                 kept_where.append(where)
                 kept += 1
             bar.update(nbytes, rows=ch.rows, kept=kept)
@@ -278,6 +280,7 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
     decontaminated = sum(contam.values())
     manifest = _manifest(cfg, inputs, evals, acc, shards, contam, contam_ex, dups, rows_in, units, per_input,
                          decontaminated, kept_split, kept_pos, kept_where, tmp)
+    manifest["selected_in"] = {"chars": chars_in, "words": words_in}  # the raw texts, before cleaning
     if not manifest["splits"]["train"]["rows"] and not manifest["splits"]["valid"]["rows"]:
         raise NlplabError(_nothing_left(manifest))
     return manifest

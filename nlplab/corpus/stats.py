@@ -81,8 +81,13 @@ def absent(m: dict) -> str:
 
 
 def split_rows(m: dict) -> list[list[str]]:
-    return [[name, f"{s['rows']:,}", f"{s['chars']:,}", f"{s['words']:,}", f"{len(s['shards']):,}"]
+    rows = [[name, f"{s['rows']:,}", f"{s['chars']:,}", f"{s['words']:,}", f"{len(s['shards']):,}"]
             for name, s in m["splits"].items()]
+    if "selected_in" in m:  # the raw texts read, before cleaning: what the filters started from
+        first = m["stages"][0]
+        rows.insert(0, ["in", f"{first['rows_out']:,}", f"{m['selected_in']['chars']:,}",
+                        f"{m['selected_in']['words']:,}", ""])
+    return rows
 
 
 def built(m: dict) -> str:

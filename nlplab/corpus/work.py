@@ -21,13 +21,15 @@ class Chunk:
     """What one chunk of input rows became."""
 
     rows: int = 0  # input rows read
+    chars: int = 0  # characters of the selected raw texts, before cleaning
+    words: int = 0  # their whitespace words (eojeol)
     units: int = 0  # texts after --unit sentence splitting (= rows for documents)
     dropped: Counter = field(default_factory=Counter)  # (stage, reason) -> rows
     examples: dict = field(default_factory=dict)  # (stage, reason) -> [(line, text)]
     # the texts that passed the filters, in order:
     lines: list = field(default_factory=list)
     texts: list = field(default_factory=list)
-    words: list = field(default_factory=list)  # whitespace words (eojeol) per text
+    word_counts: list = field(default_factory=list)  # whitespace words (eojeol) per kept text
     hashes: list = field(default_factory=list)  # key hashes
     contaminated: list = field(default_factory=list)  # None or (eval set, rule, eval text index)
     bands: np.ndarray | None = None  # (len(texts), bands) uint64, near dedup only
@@ -67,6 +69,8 @@ class Worker:
             if texts is None:
                 self._drop(out, "read", "not_selected", lineno, raw)
                 continue
+            out.chars += sum(map(len, texts))
+            out.words += sum(len(t.split()) for t in texts)
             for text in (u for t in texts for u in self.units(self.cleaner(t))):
                 out.units += 1
                 reason = filters.length(text, cfg.min_chars, cfg.max_chars, cfg.min_words)
@@ -81,7 +85,7 @@ class Worker:
                     continue
                 out.lines.append(lineno)
                 out.texts.append(text)
-                out.words.append(len(text.split()))
+                out.word_counts.append(len(text.split()))
                 out.hashes.append(hashing.key_hash(k))
                 keys.append(k)
                 word_lists.append(ws)
