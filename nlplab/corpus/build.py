@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import time
+from array import array
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -222,7 +223,7 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
     shards = {s: Shards(tmp, s, cfg.shard_rows) for s in SPLITS}
     exact: dict[int, int] = {}  # key hash -> kept row
     near: dict[int, int] = {}  # band hash -> kept row
-    kept_split, kept_pos, kept_where = bytearray(), [], []  # per kept row, for the examples
+    kept = Kept()
     contam = Counter()  # (eval set, rule) -> rows
     contam_ex: dict = {}
     dups = {"exact_dedup": {"n": 0, "examples": []}, "near_dedup": {"n": 0, "examples": []}}
@@ -240,7 +241,7 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
             per_input[index] += ch.rows
             for (stage, reason), n in ch.dropped.items():
                 acc.drop(stage, reason, n, _examples(ch.examples[stage, reason], lambda ln: f"{src}:{ln}"))
-            kept = 0
+            n_kept = 0
             all_bands = ch.bands.tolist() if ch.bands is not None else None
             for j, text in enumerate(ch.texts):
                 where = (index, ch.lines[j])
@@ -263,23 +264,21 @@ def _run(cfg: CorpusConfig, inputs, evals, worker, tmp: Path, log, progress) -> 
                     if match is not None:
                         _dup(dups["near_dedup"], match, where, text, cfg.examples)
                         continue
-                row = len(kept_pos)
+                row = len(kept)
                 if cfg.dedup != "none":
                     exact[h] = row
                 if all_bands is not None:
                     for b in bands:
                         near[b] = row
                 split = "valid" if ((h * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)) < threshold else "train"
-                kept_split.append(SPLITS.index(split))
-                kept_pos.append(shards[split].add(text, src, ch.word_counts[j]))
-                kept_where.append(where)
-                kept += 1
-            bar.update(nbytes, rows=ch.rows, kept=kept)
+                kept.add(split, shards[split].add(text, src, ch.word_counts[j]), where)
+                n_kept += 1
+            bar.update(nbytes, rows=ch.rows, kept=n_kept)
     for s in shards.values():
         s.flush()
     decontaminated = sum(contam.values())
     manifest = _manifest(cfg, inputs, evals, acc, shards, contam, contam_ex, dups, rows_in, units, per_input,
-                         decontaminated, kept_split, kept_pos, kept_where, tmp)
+                         decontaminated, kept, tmp)
     manifest["selected_in"] = {"chars": chars_in, "words": words_in}  # the raw texts, before cleaning
     if not manifest["splits"]["train"]["rows"] and not manifest["splits"]["valid"]["rows"]:
         raise NlplabError(_nothing_left(manifest))
@@ -292,19 +291,38 @@ def _dup(d: dict, kept_row: int, where, text: str, k: int) -> None:
         d["examples"].append((kept_row, where, text))
 
 
-def _kept_texts(rows: list[int], kept_split, kept_pos, shards, tmp: Path) -> dict[int, str]:
-    """The kept texts of a few kept rows, read back from the written shards."""
-    found = {}
-    for r in rows:
-        split = SPLITS[kept_split[r]]
-        pos, size = kept_pos[r], shards[split].size
-        table = pq.read_table(tmp / split / shards[split].names[pos // size], columns=["text"])
-        found[r] = table.column("text")[pos % size].as_py()
-    return found
+class Kept:
+    """Where each kept row went (split, position) and came from (input, line), in compact
+    arrays: 13 bytes a row, so the examples can name and show the row a duplicate matched."""
+
+    def __init__(self):
+        self.split, self.pos, self.input, self.line = bytearray(), array("q"), array("i"), array("q")
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def add(self, split: str, pos: int, where: tuple[int, int]) -> None:
+        self.split.append(SPLITS.index(split))
+        self.pos.append(pos)
+        self.input.append(where[0])
+        self.line.append(where[1])
+
+    def where(self, r: int) -> tuple[int, int]:
+        return self.input[r], self.line[r]
+
+    def texts(self, rows: list[int], shards: dict, tmp: Path) -> dict[int, str]:
+        """The texts of a few kept rows, read back from the written shards."""
+        found = {}
+        for r in rows:
+            split = SPLITS[self.split[r]]
+            pos, size = self.pos[r], shards[split].size
+            table = pq.read_table(tmp / split / shards[split].names[pos // size], columns=["text"])
+            found[r] = table.column("text")[pos % size].as_py()
+        return found
 
 
 def _manifest(cfg, inputs, evals, acc, shards, contam, contam_ex, dups, rows_in, units, per_input,
-              decontaminated, kept_split, kept_pos, kept_where, tmp) -> dict:
+              decontaminated, kept, tmp) -> dict:
     def where(w):
         return f"{inputs[w[0]]['source']}:{w[1]}"
 
@@ -323,10 +341,10 @@ def _manifest(cfg, inputs, evals, acc, shards, contam, contam_ex, dups, rows_in,
                    "examples": {f"{evals[s].spec} ({rule})": ex for (s, rule), ex in sorted(contam_ex.items())}})
     n -= decontaminated
     wanted = sorted({r for d in dups.values() for r, _, _ in d["examples"]})
-    kept_text = _kept_texts(wanted, kept_split, kept_pos, shards, tmp)
+    kept_text = kept.texts(wanted, shards, tmp)
     for st, reason in (("exact_dedup", "duplicate"), ("near_dedup", "near_duplicate")):
         d = dups[st]["n"]
-        ex = [{"where": where(w), "text": t[:EXAMPLE_CHARS], "kept_where": where(kept_where[r]),
+        ex = [{"where": where(w), "text": t[:EXAMPLE_CHARS], "kept_where": where(kept.where(r)),
                "kept_text": kept_text[r][:EXAMPLE_CHARS]} for r, w, t in dups[st]["examples"]]
         stages.append({"stage": st, "rows_in": n, "dropped": d, "rows_out": n - d,
                        "reasons": {reason: d} if d else {}, "examples": {reason: ex} if d else {}})
