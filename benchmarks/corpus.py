@@ -147,7 +147,7 @@ def main() -> int:
                 cmd = [sys.executable, __file__, "--one", *map(str, v), "--src", src, "--kept", path, "--tmp", tmp]
                 res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
                 times.setdefault(v, []).append(res["seconds"])
-                figures[v] = res
+                figures.setdefault(v, []).append(res["peak_mb"])
                 kept[v] = json.loads(Path(path).read_text(encoding="utf-8"))
                 print(f"repeat {rep + 1}: {v}: {res['seconds']:.1f}s, {res['kept']:,} kept, {res['peak_mb']:,.0f} MB",
                       file=sys.stderr)
@@ -163,14 +163,15 @@ def main() -> int:
                           "seconds": [round(t, 2) for t in times[v]], "rows_per_s": round(rows / med),
                           "speedup_vs_datasets_same_workers": round(bmed / med, 3),
                           "speedup_vs_datasets_1_worker": round(statistics.median(times["datasets", dedup, 1]) / med, 3),
-                          "peak_mb": round(figures[v]["peak_mb"]), "kept": len(a),
+                          "peak_mb_median": round(statistics.median(figures[v])),
+                          "peak_mb": [round(x) for x in figures[v]], "kept": len(a),
                           "same_rows_as_datasets": a == b, "only_here": len(sa - sb), "only_in_datasets": len(sb - sa)})
     result = {"rows": rows, "repeats": args.repeats, "machine": f"{platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores", "python": platform.python_version(), "table": table}
     Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     for r in table:
         print(f"{r['tool']:9} {r['dedup']:6} w={r['workers']}  {r['seconds_median']:7.1f}s  {r['rows_per_s']:>7,} rows/s  "
-              f"x{r['speedup_vs_datasets_1_worker']:.2f} vs datasets(1)  {r['peak_mb']:>6,} MB  kept {r['kept']:,}  "
+              f"x{r['speedup_vs_datasets_1_worker']:.2f} vs datasets(1)  {r['peak_mb_median']:>6,} MB  kept {r['kept']:,}  "
               f"same rows: {r['same_rows_as_datasets']} (+{r['only_here']}/-{r['only_in_datasets']})")
     return 0
 
