@@ -3,6 +3,7 @@ datasketch for near-duplicates), the same work on nsmc-raw, side by side in one 
 
     .venv/bin/python benchmarks/corpus.py                 # all 712,404 rows, 3 repeats (~40 min on 2 cores)
     .venv/bin/python benchmarks/corpus.py --rows 50000 --repeats 1   # a quick look
+    .venv/bin/python benchmarks/corpus.py --seed-control --rows 200000 --out benchmarks/results/corpus_seeds.json
 
 The work: read `nsmc-raw/reviews.jsonl.gz` (field `review`), clean with the `ko` preset,
 drop texts under 1 character and texts whose letters are under 50% Hangul, drop repeats
@@ -56,25 +57,28 @@ def first_rows(rows: int, tmp: str) -> str:
 
 
 def _peak_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """The run's peak resident memory: this process's high-water mark (VmHWM; ru_maxrss
+    would carry the benchmark parent's size over the fork before exec) plus the largest
+    worker's (RUSAGE_CHILDREN)."""
+    own = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) / 1024
+    return (own + kids) / 1024
 
 
 # --- one run, in its own process --------------------------------------------------------
 
-def run_nlplab(src: str, out: str, dedup: str, workers: int) -> list[str]:
+def run_nlplab(src: str, out: str, dedup: str, workers: int, seed: int = 1) -> list[str]:
     from nlplab.cli import main
 
     rc = main(["corpus", "build", f"{src}:review", "-o", out, "--lang", "ko", "--dedup", dedup, "--valid-fraction", "0",
-               "--workers", str(workers), "--no-progress"])
+               "--workers", str(workers), "--no-progress", "--seed", str(seed)])
     assert rc == 0
     import pyarrow.parquet as pq
 
     return [t for f in sorted(Path(out, "train").glob("*.parquet")) for t in pq.read_table(f)["text"].to_pylist()]
 
 
-def run_datasets(src: str, out: str, dedup: str, workers: int) -> list[str]:
+def run_datasets(src: str, out: str, dedup: str, workers: int, seed: int = 1) -> list[str]:
     import datasets
     from datasketch import MinHash, MinHashLSH
 
@@ -99,7 +103,7 @@ def run_datasets(src: str, out: str, dedup: str, workers: int) -> list[str]:
         if key in seen:
             continue
         if lsh is not None:
-            m = MinHash(num_perm=128, seed=1)
+            m = MinHash(num_perm=128, seed=seed)
             m.update_batch([key[j:j + 5].encode() for j in range(len(key) - 4)] or [key.encode()])
             if lsh.query(m):
                 continue
@@ -107,6 +111,27 @@ def run_datasets(src: str, out: str, dedup: str, workers: int) -> list[str]:
         seen.add(key)
         kept.append(text)
     return kept
+
+
+def seed_control(args) -> None:
+    """How much two MinHash-LSH runs disagree by chance: each tool with seeds 1 and 2, and
+    the tools with each other. Pairs near the threshold fall on either side of it by luck
+    of the permutations (the S-curve is 1/2 at the threshold), so two seeds of one tool
+    disagree about as much as the two tools do."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = first_rows(args.rows, tmp)
+        kept = {}
+        for tool in ("datasets", "nlplab"):
+            for seed in (1, 2):
+                fn = run_nlplab if tool == "nlplab" else run_datasets
+                kept[tool, seed] = set(fn(src, os.path.join(tmp, f"{tool}{seed}"), "near", 1, seed))
+        base = set(run_nlplab(src, os.path.join(tmp, "exact"), "exact", 1))
+    pairs = [(("datasets", 1), ("datasets", 2)), (("nlplab", 1), ("nlplab", 2)), (("nlplab", 1), ("datasets", 1)),
+             (("nlplab", 2), ("datasets", 2))]
+    result = {"rows": args.rows or 712_404, "near_dropped": {f"{t}-seed{s}": len(base - k) for (t, s), k in kept.items()},
+              "disagree": {f"{a[0]}-seed{a[1]} vs {b[0]}-seed{b[1]}": len(kept[a] ^ kept[b]) for a, b in pairs}}
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=1))
 
 
 def one(args) -> None:
@@ -130,6 +155,8 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=0, help="first N rows of nsmc-raw (0: all 712,404)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "corpus.json"))
+    ap.add_argument("--seed-control", action="store_true", help="near dedup only: how much seeds 1 and 2 of each "
+                    "tool disagree, beside how much the tools do (writes --out)")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--src", help=argparse.SUPPRESS)
     ap.add_argument("--kept", help=argparse.SUPPRESS)
@@ -137,6 +164,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.one:
         one(args)
+        return 0
+    if args.seed_control:
+        seed_control(args)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         src = first_rows(args.rows, tmp)
