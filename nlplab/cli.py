@@ -172,6 +172,7 @@ def cmd_demo(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given, for manifests
     name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
     try:
         return args.func(args)

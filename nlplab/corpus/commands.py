@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def cmd_build(args) -> int:
     from nlplab.corpus import build
 
     cfg = resolve(args)
-    manifest = build.build(cfg, progress=args.progress, command=" ".join(["nlplab", *sys.argv[1:]]))
+    manifest = build.build(cfg, progress=args.progress, command=shlex.join(["nlplab", *args.argv]))
     print(f"{cfg.output}: {build.main_summary(manifest)}", file=sys.stderr)
     return 0
 
