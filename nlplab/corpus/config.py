@@ -19,7 +19,7 @@ SCRIPT = {"ko": "Hangul", "en": "Latin"}  # the letters --lang-share counts
 # et al. 2020, appendix C). Korean: characters of the normalized key, 20 in a row. Korean
 # spacing is loose in user text ("재밌어요 정말" / "재밌어요정말"), so eojeol n-grams miss
 # copies that differ only in spaces; and 13 eojeol are longer than most reviews (NSMC test:
-# median 7 eojeol), so that rule would fall back to exact match for nearly every text.
+# median 6 eojeol), so that rule would fall back to exact match for nearly every text.
 # 20 characters is about 6 eojeol; BENCHMARKS.md ("Pretraining corpora") has the measurement.
 DECONTAM = {"en": ("word", 13), "ko": ("char", 20)}
 SHINGLES = {"en": ("word", 5), "ko": ("char", 5)}  # near-dedup shingles per language
