@@ -1,7 +1,8 @@
-"""Benchmark: the two GLUE baselines (majority class, tf-idf + logistic regression) on the
+"""Benchmark: the GLUE baselines (every kind in nlplab.glue.baselines.KINDS: majority class,
+word tf-idf + logistic regression, character 1-4-gram tf-idf + logistic regression) on the
 GLUE tasks present locally, dev scores per task as a markdown table.
 
-    .venv/bin/python benchmarks/glue_baselines.py      # ~1 min on 2 cores
+    .venv/bin/python benchmarks/glue_baselines.py      # ~1.5 min on 2 cores
 
 Data: ../shared/data/glue (CoLA, SST-2, MRPC in the classic download_glue_data.py
 layout; any other task folder placed there is picked up too). Each baseline is fitted on

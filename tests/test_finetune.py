@@ -96,6 +96,22 @@ def test_glue_score_reads_the_run_folder(finished, glue, capsys):
     assert json.loads(out)["entries"]["SST-2"]["accuracy"] == pytest.approx(best["splits"]["dev"]["accuracy"])
 
 
+def test_hf_task_name_trains_the_canonical_task(glue, vocab, tmp_path, capsys):
+    """`--task sst2` (HF's name) is SST-2: its preset, its files, its name in every record."""
+    out = tmp_path / "run"
+    code, _, err = run_cli("finetune", "--task", "sst2", "--data-dir", glue, "--model", "scratch", "--tokenizer", vocab,
+                           "-o", out, "--max-steps", 2, "--batch-size", 16, "--predict-test", "--no-progress",
+                           capsys=capsys)
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["task"] == "SST-2"
+    assert json.loads((out / "labels.json").read_text())["task"] == "SST-2"
+    config_yaml = (out / "config.yaml").read_text()
+    assert "task: SST-2" in config_yaml and "max_length: 64" in config_yaml  # SST-2's preset
+    assert sorted(p.name for p in out.glob("*.tsv")) == ["SST-2.dev.tsv", "SST-2.test.tsv", "dev_predictions.tsv"]
+    assert " task: SST-2\n" in (out / "train.log").read_text()
+    assert f"{out}: SST-2 best dev at step 2" in err
+
+
 def test_same_seed_same_weights_and_force_clears_the_old_run(glue, vocab, tmp_path):
     weights = []
     for force in (False, True):  # the second run reuses the folder (and its token cache)
@@ -187,7 +203,7 @@ def test_bad_input_is_one_line_before_training(glue, vocab, tmp_path, capsys):
         return e
 
     base = ("--data-dir", glue, "--model", "scratch", "--tokenizer", vocab)
-    assert "unknown GLUE task 'SST2'" in err("--task", "SST2", *base)
+    assert "unknown GLUE task 'SST3'; known: CoLA, SST-2, MRPC," in err("--task", "SST3", *base)  # SST2 is HF's sst2
     (tmp_path / "t.tsv").write_text("text\tstars\nok\t1\n", encoding="utf-8")
     assert "no column 'sentence'" in err("--train", tmp_path / "t.tsv", "--dev", tmp_path / "t.tsv",
                                          "--text", "sentence", "--label", "stars", "--model", "scratch", "--tokenizer", vocab)
@@ -307,6 +323,8 @@ def test_resume_refuses_a_changed_config_and_a_finished_run(finished, capsys):
     assert code == 2 and "--resume with a different config: lr (run: 0.0005, now: 0.001)" in e
     code, _, e = run_cli("finetune", "--resume", "-o", finished, "--epochs", 3, capsys=capsys)
     assert code == 2 and "the run already finished" in e  # same value as the run: accepted, but nothing to resume
+    code, _, e = run_cli("finetune", "--resume", "-o", finished, "--task", "sst2", capsys=capsys)
+    assert code == 2 and "the run already finished" in e  # HF's name for the run's SST-2: the same task
 
 
 def test_tensorboard_events_hold_every_evaluation(finished):

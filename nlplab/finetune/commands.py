@@ -58,6 +58,7 @@ def add_commands(sub):
 def resume_config(args):
     """The interrupted run's own config; flags given now must agree with it."""
     from nlplab.finetune.config import RESUME_FREE, FinetuneConfig
+    from nlplab.glue.tasks import canonical
 
     if not getattr(args, "output", None):
         raise NlplabError("--resume needs the run folder: -o RUN")
@@ -68,6 +69,8 @@ def resume_config(args):
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FinetuneConfig) if hasattr(args, f.name)}
     if args.config:
         given = {**config.load_yaml(args.config, FinetuneConfig), **given}
+    if given.get("task") and not saved.train:  # --task sst2 resumes the SST-2 run
+        given["task"] = canonical(given["task"])
     differ = sorted(k for k, v in given.items() if k not in RESUME_FREE and v != getattr(saved, k))
     if differ:
         shown = ", ".join(f"{k} (run: {getattr(saved, k)!r}, now: {given[k]!r})" for k in differ)

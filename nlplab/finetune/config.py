@@ -22,6 +22,7 @@ import yaml
 
 from nlplab import NlplabError, runlog
 from nlplab.config import opt
+from nlplab.glue.tasks import canonical
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs" / "finetune.yaml"
 
@@ -41,7 +42,8 @@ RESUME_FREE = ("output", "force", "log_every", "tracking", "tracking_uri")
 
 @dataclass
 class FinetuneConfig:
-    task: str = opt(None, "GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI), or a name for a custom dataset")
+    task: str = opt(None, "GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI; any case, or HF's names "
+                    "sst2, stsb, ...), or a name for a custom dataset")
     data_dir: str = opt(None, "classic GLUE folder (CoLA/, SST-2/, ...); default: the HF hub (online only)")
     train: str = opt(None, "custom dataset: train file (tsv/csv/jsonl)")
     dev: str = opt(None, "custom dataset: dev file, used for evaluation and model selection")
@@ -89,6 +91,8 @@ class FinetuneConfig:
             raise NlplabError("give the run folder: -o RUN")
         if not self.task and not self.train:
             raise NlplabError("give --task TASK (a GLUE task) or a custom dataset (--train FILE --text COL --label COL)")
+        if self.task and not self.train:  # a GLUE task by its canonical name (sst2 -> SST-2): run files, presets, logs
+            self.task = canonical(self.task)
         if self.bf16 and self.fp16:
             raise NlplabError("give --bf16 or --fp16, not both")
         self._check_numbers()
@@ -124,7 +128,7 @@ def _flag(name: str) -> str:
 def preset(task: str | None) -> dict:
     """Defaults from configs/finetune.yaml: `default`, then the task's own entry."""
     data = yaml.safe_load(PRESETS.read_text(encoding="utf-8"))
-    return {**data.get("default", {}), **data.get("tasks", {}).get(task or "", {})}
+    return {**data.get("default", {}), **data.get("tasks", {}).get(canonical(task) if task else "", {})}
 
 
 def minilm_dir() -> Path | None:

@@ -192,6 +192,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
             save(cfg, out / "config.yaml")
     log = file_logger(out / "train.log", "nlplab.finetune") if d.is_main else null_logger()
     log.info("%s: %s", "resume" if ckpt else "config", json.dumps(dataclasses.asdict(cfg)))
+    log.info("task: %s", t.name)  # the canonical name, whatever spelling was typed (sst2 -> SST-2)
     # run records (nlplab/runlog.py): metrics.jsonl is cut back to the checkpoint, whose later steps run again
     resume_step = ckpt["position"]["step"] if ckpt is not None else None
     if d.is_main:

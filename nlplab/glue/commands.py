@@ -8,9 +8,12 @@ from nlplab import NlplabError
 
 
 def add_commands(sub):
+    from nlplab.glue import baselines  # KINDS: the --kind choices (scikit-learn is imported only to fit)
+
     p = sub.add_parser("glue", help="GLUE: baselines, dev scores, leaderboard report, a checked submission zip")
     ss = p.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     data_help = "classic GLUE folder (CoLA/, SST-2/, MNLI/, ... from download_glue_data.py); default: the HF hub"
+    tasks_help = "comma-separated subset, e.g. CoLA,SST-2 (any case, or HF's names: cola,sst2; default: every task {})"
 
     def custom_args(q):
         g = q.add_argument_group("custom dataset (instead of GLUE: any labelled tsv/csv/jsonl, e.g. NSMC)")
@@ -40,6 +43,7 @@ def add_commands(sub):
     sc.add_argument("pred_dir", help="folder of <ENTRY>.dev.tsv files")
     sc.add_argument("--data-dir", help=data_help)
     sc.add_argument("--json", action="store_true", help="print JSON (nlplab glue report reads it) instead of a table")
+    sc.add_argument("--tasks", help=tasks_help.format("with predictions"))
     custom_args(sc)
     sc.set_defaults(func=cmd_glue_score)
 
@@ -47,16 +51,27 @@ def add_commands(sub):
     r.add_argument("runs", nargs="+", metavar="RUN", help="prediction folders, or JSON files from nlplab glue score --json")
     r.add_argument("--html", help="also write the table as a standalone HTML page here")
     r.add_argument("--data-dir", help=data_help)
+    r.add_argument("--tasks", help=tasks_help.format("of the runs"))
     custom_args(r)
     r.set_defaults(func=cmd_glue_report)
 
-    b = ss.add_parser("baseline", help="majority-class or tf-idf + logistic regression predictions for every task found")
-    b.add_argument("--kind", required=True, choices=["majority", "tfidf-logreg"])
+    b = ss.add_parser("baseline", help="majority-class or tf-idf (word or character n-grams) + logistic regression "
+                                       "predictions for every task found")
+    b.add_argument("--kind", required=True, choices=list(baselines.KINDS),
+                   help="majority: the most frequent train label (STS-B: the mean); tfidf-logreg: word 1-2-gram "
+                        "tf-idf; tfidf-char: character 1-4-grams within words; both tf-idf kinds + logistic regression "
+                        "(Ridge for STS-B)")
     b.add_argument("--data-dir", help=data_help)
     b.add_argument("-o", "--output", required=True, help="folder for <ENTRY>.{dev,test}.tsv, baseline.json, metrics.json")
-    b.add_argument("--tasks", help="comma-separated subset, e.g. CoLA,SST-2 (default: every task found)")
+    b.add_argument("--tasks", help=tasks_help.format("found"))
     custom_args(b)
     b.set_defaults(func=cmd_glue_baseline)
+
+
+def _tasks(args) -> list[str] | None:
+    """--tasks a,b as names (any spelling nlplab.glue.tasks.ALIASES knows); None: all."""
+    names = [t.strip() for t in (getattr(args, "tasks", None) or "").split(",") if t.strip()]
+    return names or None
 
 
 def _glue_source(args):
@@ -111,7 +126,7 @@ def cmd_glue_score(args) -> int:
 
     from nlplab.glue.report import score_dir, table
 
-    result = score_dir(args.pred_dir, _glue_source(args))
+    result = score_dir(args.pred_dir, _glue_source(args), _tasks(args))
     print(json.dumps(result, indent=1) if args.json else table([result]))
     return 0
 
@@ -121,7 +136,7 @@ def cmd_glue_report(args) -> int:
     from nlplab.glue.report import load_run, table, to_html
 
     source = _glue_source(args)
-    results = [load_run(r, source) for r in args.runs]
+    results = [load_run(r, source, _tasks(args)) for r in args.runs]
     print(table(results))
     if args.html:
         from nlplab import io
@@ -145,8 +160,7 @@ def cmd_glue_baseline(args) -> int:
         raise NlplabError("a baseline fits on --train and predicts --dev and/or --test; give at least one of them")
     source = _glue_source(args)
     io.check_folder(args.output, [getattr(args, k, None) for k in ("data_dir", "train", "dev", "test")])
-    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
-    baselines.run(args.kind, source, args.output, tasks)
+    baselines.run(args.kind, source, args.output, _tasks(args))
     if any(Path(args.output).glob("*.dev.tsv")):
         result = score_dir(args.output, source)
         write_atomic(Path(args.output) / "metrics.json", json.dumps(result, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """Scoring dev predictions and the leaderboard table of several runs (text and HTML).
 
-    nlplab glue score runs/tfidf --data-dir glue_data [--json]
+    nlplab glue score runs/tfidf --data-dir glue_data [--json] [--tasks sst2,cola]
     nlplab glue report runs/majority runs/tfidf runs/bert --data-dir glue_data --html report.html
 
 A run is a folder of `<ENTRY>.dev.tsv` predictions (see nlplab.glue.submission), scored
@@ -19,16 +19,21 @@ from nlplab import NlplabError
 from nlplab.glue import metrics
 from nlplab.glue.data import Glue
 from nlplab.glue.submission import pred_path, validate
-from nlplab.glue.tasks import BOARDS, TASKS
+from nlplab.glue.tasks import BOARDS, TASKS, canonical, select, task
 
 
-def score_dir(pred_dir: str | Path, source) -> dict:
-    """Score every `<ENTRY>.dev.tsv` in the folder that the source has a task for."""
+def score_dir(pred_dir: str | Path, source, names: list[str] | None = None) -> dict:
+    """Score every `<ENTRY>.dev.tsv` in the folder that the source has a task for (only
+    those of `names`, any spelling, when given)."""
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise NlplabError(f"{pred_dir}: no such folder of predictions (<ENTRY>.dev.tsv files)")
     # GLUE: any task may have predictions (its gold is loaded on demand); custom: its one task
-    tasks = list(TASKS.values()) if isinstance(source, Glue) else source.tasks()
+    if isinstance(source, Glue):
+        wanted = {task(n).name for n in names or ()}  # an unknown name fails here, listing the known ones
+        tasks = [t for t in TASKS.values() if not wanted or t.name in wanted]
+    else:
+        tasks = select(source.tasks(), names, source)
     entries = {}
     for t in tasks:
         for b in t.boards:
@@ -60,7 +65,7 @@ def score_dir(pred_dir: str | Path, source) -> dict:
             **metrics.summarize(entries)}
 
 
-def load_run(path: str, source) -> dict:
+def load_run(path: str, source, names: list[str] | None = None) -> dict:
     p = Path(path)
     if p.is_file() and p.suffix == ".json":
         try:
@@ -69,8 +74,15 @@ def load_run(path: str, source) -> dict:
             raise NlplabError(f"{p}:{e.lineno}: not valid JSON ({e.msg}); write it with nlplab glue score --json") from None
         if not isinstance(result, dict) or "entries" not in result:
             raise NlplabError(f"{p}: not a score file; write it with nlplab glue score --json")
-        return result
-    return score_dir(p, source)
+        if not names:
+            return result
+        # the entries of the asked tasks (MNLI: both halves), summed up again
+        wanted = {canonical(n) for n in names} | set(names)
+        entries = {k: v for k, v in result["entries"].items() if (BOARDS[k][0].name if k in BOARDS else k) in wanted}
+        if not entries:
+            raise NlplabError(f"{p}: no scores for {', '.join(names)}; it scores {', '.join(result['entries'])}")
+        return {**result, "entries": entries, **metrics.summarize(entries)}
+    return score_dir(p, source, names)
 
 
 def _rows(results: list[dict]) -> tuple[list[str], list[tuple[str, list[str], list[float | None]]]]:

@@ -160,6 +160,37 @@ HF_SPLITS = {"train": "train", "dev": "validation", "test": "test",
              "test_matched": "test_matched", "test_mismatched": "test_mismatched"}
 
 
+# Every spelling of a task a user may type -> its canonical name. Keys are lower-cased, so
+# the lookup is case-insensitive: the canonical name (SST-2, sst-2) and HF's nyu-mll/glue
+# config name (sst2, as run_glue.py's --task_name takes it). Built from TASKS, so a new task
+# gets both; every place that reads a task name from a user goes through `canonical`.
+ALIASES: dict[str, str] = {**{t.hf_config: n for n, t in TASKS.items()}, **{n.lower(): n for n in TASKS}}
+
+
+def canonical(name: str) -> str:
+    """The canonical name of a GLUE task typed any way ALIASES knows (`sst2`, `Sst-2` ->
+    `SST-2`); any other name unchanged (a custom dataset's own name)."""
+    return ALIASES.get(name.strip().lower(), name)
+
+
+def known() -> str:
+    """The names an error lists: the canonical ones, then HF's."""
+    return f"{', '.join(TASKS)} (any case; or HF's {', '.join(t.hf_config for t in TASKS.values())})"
+
+
+def select(found: list[Task], names: list[str] | None, where) -> list[Task]:
+    """The tasks of `found` that `names` asks for (`--tasks sst2,CoLA`: any spelling ALIASES
+    knows, or a custom dataset's own name), in found's order; None or []: all of them."""
+    if not names:
+        return found
+    have = {t.name for t in found}
+    wanted = {n if n in have else canonical(n) for n in names}
+    unknown = [n for n in names if n not in have and canonical(n) not in have]
+    if unknown:
+        raise NlplabError(f"no data for {', '.join(unknown)} in {where}; tasks found: {', '.join(sorted(have))}")
+    return [t for t in found if t.name in wanted]
+
+
 def board(name: str) -> tuple[Task, Board]:
     if name not in BOARDS:
         raise NlplabError(f"unknown GLUE entry {name!r}; known: {', '.join(BOARDS)}")
@@ -167,6 +198,7 @@ def board(name: str) -> tuple[Task, Board]:
 
 
 def task(name: str) -> Task:
-    if name not in TASKS:
-        raise NlplabError(f"unknown GLUE task {name!r}; known: {', '.join(TASKS)}")
-    return TASKS[name]
+    """The task named `name` in any spelling ALIASES knows."""
+    if canonical(name) not in TASKS:
+        raise NlplabError(f"unknown GLUE task {name!r}; known: {known()}")
+    return TASKS[canonical(name)]
