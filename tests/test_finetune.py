@@ -2,6 +2,8 @@
 prediction files, the length-grouped sampler, dynamic padding, seeded determinism, and
 the one-line errors that come before any training."""
 
+import csv
+import gzip
 import json
 import random
 import shutil
@@ -203,7 +205,7 @@ def test_bad_input_is_one_line_before_training(glue, vocab, tmp_path, capsys):
         return e
 
     base = ("--data-dir", glue, "--model", "scratch", "--tokenizer", vocab)
-    assert "unknown GLUE task 'SST3'; known: CoLA, SST-2, MRPC," in err("--task", "SST3", *base)  # SST2 is HF's sst2
+    assert "unknown task 'SST3'; known: CoLA, SST-2, MRPC," in err("--task", "SST3", *base)  # SST2 is HF's sst2
     (tmp_path / "t.tsv").write_text("text\tstars\nok\t1\n", encoding="utf-8")
     assert "no column 'sentence'" in err("--train", tmp_path / "t.tsv", "--dev", tmp_path / "t.tsv",
                                          "--text", "sentence", "--label", "stars", "--model", "scratch", "--tokenizer", vocab)
@@ -359,6 +361,15 @@ def test_predict_labels_every_row_like_the_dev_predictions(finished, glue, tmp_p
     assert [r[2] for r in rows[1:]] == [str(int(q > p)) for p, q in probs]
     saved = [r.split("\t")[1] for r in (finished / "SST-2.dev.tsv").read_text().splitlines()[1:]]
     assert [r[2] for r in rows[1:]] == saved  # the same model gives the same labels as at the end of training
+    # -o NAME.jsonl / NAME.csv.gz: the same rows, in that format (nlplab/formats.py)
+    assert run_cli("finetune", "predict", finished, dev, "-o", tmp_path / "p.jsonl") == 0
+    got = [json.loads(r) for r in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(got) == 50 and got[0] == {"row": 1, "text": rows[1][1], "prediction": rows[1][2],
+                                         "p_0": float(rows[1][3]), "p_1": float(rows[1][4])}
+    assert [[str(g["row"]), g["text"], g["prediction"]] for g in got] == [r[:3] for r in rows[1:]]
+    assert run_cli("finetune", "predict", finished, dev, "-o", tmp_path / "p.csv.gz") == 0
+    with gzip.open(tmp_path / "p.csv.gz", "rt", newline="") as f:
+        assert list(csv.reader(f)) == rows  # SST-2 dev texts have commas: quoted, and read back whole
     # a plain text file (one text per line, commas in it) and a missing file
     (tmp_path / "in.txt").write_text("a gorgeous , witty movie .\n\nthe worst film .\n", encoding="utf-8")
     assert run_cli("finetune", "predict", finished, tmp_path / "in.txt", "-o", tmp_path / "q.tsv") == 0
@@ -387,6 +398,10 @@ def test_eval_and_predict_refuse_bad_options_in_their_own_words(finished, glue, 
         assert err("predict", finished, tmp_path / "in.txt", "-o", tmp_path / "p.tsv", "--batch-size", n) == \
             f"nlplab finetune predict: error: --batch-size must be at least 1, got {n}"
     assert not (tmp_path / "p.tsv").exists()
+    assert err("predict", finished, tmp_path / "in.txt", "-o", tmp_path / "p.txt") == (
+        f"nlplab finetune predict: error: {tmp_path / 'p.txt'}: predict writes row, text, prediction and p_<label> "
+        "columns, and a .txt output holds one; name it .tsv, .csv or .jsonl")
+    assert not (tmp_path / "p.txt").exists()
     # eval names its own options (--data-dir, --dev), never training's --train/--text/--label
     assert err("eval", finished, "--dev", glue / "SST-2" / "dev.tsv") == (
         f"nlplab finetune eval: error: {finished}: trained on GLUE SST-2; --dev is for runs on a custom dataset: "

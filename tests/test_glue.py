@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from nlplab import NlplabError
 from nlplab.glue import BOARDS, SCORED_TASKS, TASKS, Custom, Glue
+from nlplab.glue.tasks import GLUE
 from nlplab.glue import metrics as M
 from nlplab.glue.submission import HEADER, check, submit, validate
 
@@ -30,7 +31,8 @@ def write(path, text):
 
 
 def test_table_has_every_task_and_the_leaderboard_files_in_order():
-    assert list(TASKS) == ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI", "AX"]
+    assert list(GLUE) == ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI", "AX"]
+    assert list(TASKS) == [*GLUE, "NSMC", "KorSTS", "KorNLI", "KLUE-NLI", "KLUE-STS", "KorHate", "IMDB"]
     assert list(BOARDS) == ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI-m", "MNLI-mm", "QNLI", "RTE", "WNLI", "AX"]
     assert SCORED_TASKS == ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI")
     assert TASKS["STS-B"].regression and not TASKS["CoLA"].regression
@@ -80,8 +82,8 @@ def test_real_quirks(shared):
 
 def test_fixture_reads_every_task_and_split(capsys):
     glue = Glue(FIX)
-    assert [t.name for t in glue.tasks()] == list(TASKS)
-    for t in TASKS.values():
+    assert [t.name for t in glue.tasks()] == list(GLUE)
+    for t in GLUE.values():
         for split in t.files:
             s = glue.load(t, split)
             want = 5 if split.startswith("test") else 6 if split.startswith("dev") else 12
@@ -117,7 +119,7 @@ def test_reader_errors_name_the_file_line_and_fix(tmp_path):
     with pytest.raises(NlplabError, match=r"SST-2/train.tsv:1: no column 'sentence'.*columns: text, label"):
         Glue(tmp_path).load("SST-2", "train")
     write(tmp_path / "RTE/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tentailment\n")
-    with pytest.raises(NlplabError, match=r"RTE/dev.tsv:3: 3 tab-separated fields, header has 4; GLUE files"):
+    with pytest.raises(NlplabError, match=r"RTE/dev.tsv:3: 3 tab-separated fields, header has 4; RTE's files"):
         Glue(tmp_path).load("RTE", "dev")
     write(tmp_path / "RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailed\n")
     with pytest.raises(NlplabError, match=r"RTE/train.tsv:2: unknown RTE label 'entailed'; labels are entailment, not_entailment"):

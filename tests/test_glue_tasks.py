@@ -15,15 +15,19 @@ from nlplab.glue.tasks import ALIASES, canonical, select, task
 from nlplab.sweep import spec
 
 FIX = ROOT / "tests" / "assets" / "glue"
-KNOWN = ("CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI, AX (any case; "
-         "or HF's cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, ax)")
+KNOWN = ("CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI, AX, NSMC, KorSTS, KorNLI, KLUE-NLI, KLUE-STS, "
+         "KorHate, IMDB (any case; or HF's cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, ax; "
+         "or klue-nli, klue-sts, kor-hate, korean-hate-speech)")
 
 
 # --- names ------------------------------------------------------------------------------
 
 def test_every_hf_and_canonical_spelling_resolves_to_the_canonical_name():
     assert ALIASES == {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP", "mnli": "MNLI",
-                       "qnli": "QNLI", "rte": "RTE", "wnli": "WNLI", "ax": "AX", "sst-2": "SST-2", "sts-b": "STS-B"}
+                       "qnli": "QNLI", "rte": "RTE", "wnli": "WNLI", "ax": "AX", "sst-2": "SST-2", "sts-b": "STS-B",
+                       "nsmc": "NSMC", "korsts": "KorSTS", "kornli": "KorNLI", "klue-nli": "KLUE-NLI",
+                       "klue_nli": "KLUE-NLI", "klue-sts": "KLUE-STS", "klue_sts": "KLUE-STS", "korhate": "KorHate",
+                       "kor-hate": "KorHate", "kor_hate": "KorHate", "korean-hate-speech": "KorHate", "imdb": "IMDB"}
     for typed, name in (("sst2", "SST-2"), ("STSB", "STS-B"), ("mnli", "MNLI"), ("Ax", "AX"), ("sst-2", "SST-2"),
                         ("SST-2", "SST-2"), ("Sts-B", "STS-B"), ("COLA", "CoLA"), (" mrpc ", "MRPC")):
         assert task(typed).name == name, typed
@@ -34,7 +38,7 @@ def test_every_hf_and_canonical_spelling_resolves_to_the_canonical_name():
 def test_an_unknown_name_is_one_line_listing_the_known_ones():
     with pytest.raises(NlplabError) as e:
         task("xnli")
-    assert str(e.value) == f"unknown GLUE task 'xnli'; known: {KNOWN}"
+    assert str(e.value) == f"unknown task 'xnli'; known: {KNOWN}"
     with pytest.raises(NlplabError, match=r"^no data for sst3 in here; tasks found: MRPC, SST-2$"):
         select([TASKS["SST-2"], TASKS["MRPC"]], ["sst2", "sst3"], "here")
     assert [t.name for t in select([TASKS["SST-2"], TASKS["MRPC"]], ["Mrpc", "sst2"], "here")] == ["SST-2", "MRPC"]
@@ -71,7 +75,7 @@ def test_score_and_report_take_tasks_by_any_name(tmp_path, capsys):
     assert [line.split(" |")[0] for line in table.splitlines()[2:]] == [
         "| MNLI-m (acc)", "| MNLI-mm (acc)", "| GLUE score", "| average of tasks present"]
     code, _, err = run_cli("glue", "score", out, "--data-dir", FIX, "--tasks", "xnli", capsys=capsys)
-    assert code == 2 and err == f"nlplab glue score: error: unknown GLUE task 'xnli'; known: {KNOWN}\n"
+    assert code == 2 and err == f"nlplab glue score: error: unknown task 'xnli'; known: {KNOWN}\n"
 
 
 # --- the character n-gram baseline ------------------------------------------------------

@@ -43,8 +43,10 @@ RESUME_FREE = ("output", "force", "log_every", "tracking", "tracking_uri")
 @dataclass
 class FinetuneConfig:
     task: str = opt(None, "GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI; any case, or HF's names "
-                    "sst2, stsb, ...), or a name for a custom dataset")
-    data_dir: str = opt(None, "classic GLUE folder (CoLA/, SST-2/, ...); default: the HF hub (online only)")
+                    "sst2, stsb, ...), a Korean one (nsmc, korsts, kornli, klue-nli, klue-sts, kor-hate), imdb, "
+                    "or a name for a custom dataset")
+    data_dir: str = opt(None, "classic GLUE folder (CoLA/, SST-2/, ...), a Korean task's folder (nsmc/, korsts/, ...) "
+                        "or a root holding them; default: GLUE from the HF hub (online only)")
     train: str = opt(None, "custom dataset: train file (tsv/csv/jsonl)")
     dev: str = opt(None, "custom dataset: dev file, used for evaluation and model selection")
     test: str = opt(None, "custom dataset: test file (labels optional), predicted with --predict-test")

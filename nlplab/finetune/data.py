@@ -65,10 +65,23 @@ def source_and_task(cfg, labels: list[str] | None = None) -> tuple[Glue | Custom
     return src, t
 
 
-def splits(t: Task, predict_test: bool) -> dict[str, list[str]]:
-    """Split names by role: train, dev (the first one selects the model), test."""
-    return {"train": ["train"], "dev": [b.dev for b in t.boards if b.dev],
-            "test": [b.test for b in t.boards] if predict_test else []}
+def splits(t: Task, predict_test: bool, src=None) -> dict[str, list[str]]:
+    """Split names by role: train, dev (the first one selects the model), test. With `src`,
+    a Korean task's test file that is not there is left out (shared/data has no KorSTS
+    test); GLUE's stays, so --predict-test fails on it, naming the file."""
+    tests = [b.test for b in t.boards if b.test] if predict_test else []
+    if src is not None and t.suite != "glue":
+        tests = [s for s in tests if src.has(t, s)]
+    return {"train": ["train"], "dev": [b.dev for b in t.boards if b.dev], "test": tests}
+
+
+def labelled_tests(src, t: Task) -> list[str]:
+    """Test splits with gold labels here, scored beside dev by `finetune eval` (never used to
+    pick a model): NSMC, KorSTS, KorNLI, IMDB, or a custom --test file with its label column.
+    GLUE's test labels are private: never loaded."""
+    if isinstance(src, Glue) and t.suite == "glue":
+        return []
+    return [b.test for b in t.boards if b.test and src.has(t, b.test) and src.load(t, b.test).labels is not None]
 
 
 def load(src, t: Task, name: str, limit: int = 0) -> Split:

@@ -1,7 +1,7 @@
 """Use a finished run folder on its own: score it again, or label new text.
 
     nlplab finetune eval runs/sst2 [--data-dir ../shared/data/glue | --dev FILE] [--json]
-    nlplab finetune predict runs/sst2 reviews.tsv -o labelled.tsv [--text sentence]
+    nlplab finetune predict runs/sst2 reviews.tsv -o labelled.tsv [--text sentence]   (or -o labelled.jsonl)
 
 The folder holds everything needed (weights, tokenizer, config.yaml, labels.json): the
 original command line, data folder or train file are not needed (`eval` reads the dev data
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlplab import NlplabError, io
+from nlplab import NlplabError, formats, io
 from nlplab.config import load_yaml
 from nlplab.finetune import data, encoder
 from nlplab.finetune.config import FinetuneConfig
@@ -99,7 +99,8 @@ def eval_config(cfg: FinetuneConfig, folder, data_dir: str | None = None, dev: s
 
 
 def evaluate(run: Run, data_dir: str | None = None, dev: str | None = None, batch_size: int = 64) -> dict:
-    """{split: metrics} on the run's dev split(s), or on another GLUE folder / dev file."""
+    """{split: metrics} on the run's dev split(s), or on another GLUE folder / dev file, and
+    on a labelled test split where the task has one (NSMC, KorSTS, KorNLI, IMDB)."""
     check_batch_size(batch_size)
     cfg = eval_config(run.cfg, run.folder, data_dir, dev)
     if cfg.train:  # custom dataset: the label set comes from labels.json, the train file is not read
@@ -109,12 +110,12 @@ def evaluate(run: Run, data_dir: str | None = None, dev: str | None = None, batc
     if not t.regression and list(t.labels) != run.classes:
         raise NlplabError(f"{run.folder}: trained on labels {run.classes}, the data has {list(t.labels)}")
     out = {}
-    for name in data.splits(t, False)["dev"]:
+    for name in data.splits(t, False)["dev"] + data.labelled_tests(src, t):
         split = data.load(src, t, name)
         got = run.predict(split.texts_a, split.texts_b, batch_size)  # tokenizes (and pre-splits) once
         pred = got if t.regression else [t.labels.index(v) for v in got]
         m = metrics.compute(t.metrics, data.label_ids(t, split.labels), pred)
-        m["score"] = metrics.entry_score(m, t.metrics)
+        m["score"] = metrics.entry_score(m, t.metrics, t.main)
         out[name] = {"examples": len(split), "source": split.source, **m}
     return out
 
@@ -139,12 +140,23 @@ def read_input(path: str, text: str | None, text_pair: str | None, fmt: str | No
     return read_custom(path, mapping, "input", "input", layout.format, no_header)
 
 
+def predict_format(output: str) -> str:
+    """tsv, what predict always wrote, unless OUTPUT's name says csv or jsonl (maybe
+    compressed); .txt is an error, as a prediction row has several columns."""
+    fmt = formats.output_format(output, "tsv")
+    if fmt == "txt":
+        raise NlplabError(f"{output}: predict writes row, text, prediction and p_<label> columns, and a .txt output "
+                          "holds one; name it .tsv, .csv or .jsonl")
+    return fmt
+
+
 def predict_file(run: Run, path: str, output: str, text: str | None = None, text_pair: str | None = None,
                  fmt: str | None = None, no_header: bool = False, batch_size: int = 64) -> int:
-    """OUTPUT (tsv): row, the text column(s), prediction and, for classes, p_<label> per
-    class; one row per input row, in order. Returns the row count."""
+    """OUTPUT (tsv, csv or jsonl by its name): row, the text column(s), prediction and, for
+    classes, p_<label> per class; one row per input row, in order. Returns the row count."""
     if output != "-":
         io.check_writable(output, [path])  # before reading and scoring the input
+    out_fmt = predict_format(output)
     cols = default_columns(run)
     s = read_input(path, text or cols[0], text_pair if text_pair is not None else cols[1], fmt, no_header)
     if cols[1] and s.texts_b is None:
@@ -153,17 +165,24 @@ def predict_file(run: Run, path: str, output: str, text: str | None = None, text
     head = ["row", "text"] + (["text_pair"] if s.texts_b is not None else []) + ["prediction"]
     if not run.labels["regression"]:
         head += [f"p_{c}" for c in run.classes]
-    def clean(v: str) -> str:
-        return v.replace("\t", " ").replace("\n", " ")
-    with io.atomic_output(output, "w") as f:
-        f.write("\t".join(head) + "\n")
+    regression = run.labels["regression"]
+
+    def row(i: int, texts: list[str], score):
+        if regression:
+            pred, ps = f"{float(score):.6g}", []
+        else:
+            pred, ps = run.classes[int(score.argmax())], [f"{p:.6f}" for p in score]
+        if out_fmt == "jsonl":  # the tsv's numbers, as JSON numbers
+            return dict(zip(head, [i + 1, *texts, float(pred) if regression else pred, *map(float, ps)]))
+        if out_fmt == "tsv":  # quoting off: a tab or line break in a text would break the row
+            texts = [t.replace("\t", " ").replace("\n", " ") for t in texts]
+        return [str(i + 1), *texts, pred, *ps]
+
+    with formats.open_output(output) as f:
+        f.write(formats.header(out_fmt, head).encode("utf-8"))
         for i, a in enumerate(s.texts_a):
-            row = [str(i + 1), clean(a)] + ([clean(s.texts_b[i])] if s.texts_b is not None else [])
-            if run.labels["regression"]:
-                row.append(f"{float(probs[i]):.6g}")
-            else:
-                row += [run.classes[int(probs[i].argmax())]] + [f"{p:.6f}" for p in probs[i]]
-            f.write("\t".join(row) + "\n")
+            texts = [a] + ([s.texts_b[i]] if s.texts_b is not None else [])
+            f.write(formats.dump(out_fmt, [row(i, texts, probs[i])]).encode("utf-8"))
     return len(s.texts_a)
 
 

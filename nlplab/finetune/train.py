@@ -163,7 +163,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         raise NlplabError(f"--bf16: {dist.NO_BF16} (drop the flag to train in float32)")
     runlog.check_tracking(cfg.tracking)
     src, t = data.source_and_task(cfg)
-    roles = data.splits(t, cfg.predict_test)
+    roles = data.splits(t, cfg.predict_test, src)
     raw = {"train": data.load(src, t, "train", cfg.max_train_samples)}
     raw.update({s: data.load(src, t, s, cfg.max_eval_samples) for s in roles["dev"]})
     raw.update({s: data.load(src, t, s) for s in roles["test"]})
@@ -281,7 +281,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
         for name in roles["dev"]:
             preds[name] = values(t, predict(model, enc[name], batch_size * 2, pad_id, device, autocast, d))
             got = metrics.compute(t.metrics, enc[name].labels, preds[name])
-            got["score"] = metrics.entry_score(got, t.metrics)
+            got["score"] = metrics.entry_score(got, t.metrics, t.main)
             record["splits"][name] = got
             for k, v in got.items():
                 if writer:
@@ -399,7 +399,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None, resume: bool = False)
             shutil.copy(Path(tok_path) / META_FILE, out / META_FILE)
     boards = [(t, b) for b in t.boards] + extra
     for bt, b in boards:
-        for name, kind in ((b.dev, "dev"), (b.test if cfg.predict_test else None, "test")):
+        for name, kind in ((b.dev, "dev"), (b.test if cfg.predict_test and b.test in enc else None, "test")):
             if name is None:
                 continue
             pred = best_preds.get(name) if kind == "dev" else None

@@ -121,12 +121,12 @@ class Tfidf:
         return [int(k) for k in out]
 
 
-def run(kind: str, source, output: str | Path, tasks: list[str] | None = None) -> dict:
+def run(kind: str, source, output: str | Path, tasks: list[str] | None = None, suite: str | None = None) -> dict:
     """Fit on each task's train split, write `<output>/<ENTRY>.{dev,test}.tsv` and a
     `baseline.json` describing the run. Returns that description."""
     if kind not in KINDS:
         raise NlplabError(f"unknown baseline {kind!r}; choose {', '.join(KINDS)}")
-    found = select(source.tasks(), tasks, source)
+    found = select(source.tasks(), tasks, source, suite)
     if not found:
         raise NlplabError(f"no task with a train file in {source}; --data-dir is the folder holding CoLA/, SST-2/, ...")
     if kind in VECTORIZERS:

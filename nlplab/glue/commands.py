@@ -12,8 +12,12 @@ def add_commands(sub):
 
     p = sub.add_parser("glue", help="GLUE: baselines, dev scores, leaderboard report, a checked submission zip")
     ss = p.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
-    data_help = "classic GLUE folder (CoLA/, SST-2/, MNLI/, ... from download_glue_data.py); default: the HF hub"
-    tasks_help = "comma-separated subset, e.g. CoLA,SST-2 (any case, or HF's names: cola,sst2; default: every task {})"
+    data_help = ("classic GLUE folder (CoLA/, SST-2/, MNLI/, ... from download_glue_data.py), a root laid out as "
+                 "shared/data (glue/, nsmc/, korsts/, kornli/, klue/, korean-hate-speech/, imdb/) or one task's own "
+                 "folder; default: GLUE from the HF hub")
+    tasks_help = ("comma-separated subset, e.g. CoLA,SST-2,nsmc (any case, or HF's names: cola,sst2; "
+                  "default: every task {})")
+    suite_help = "every task found of a suite: glue, ko (NSMC, KorSTS, KorNLI, KLUE-NLI/STS, KorHate) or en (IMDB)"
 
     def custom_args(q):
         g = q.add_argument_group("custom dataset (instead of GLUE: any labelled tsv/csv/jsonl, e.g. NSMC)")
@@ -44,6 +48,7 @@ def add_commands(sub):
     sc.add_argument("--data-dir", help=data_help)
     sc.add_argument("--json", action="store_true", help="print JSON (nlplab glue report reads it) instead of a table")
     sc.add_argument("--tasks", help=tasks_help.format("with predictions"))
+    sc.add_argument("--suite", choices=["glue", "ko", "en"], help=suite_help)
     custom_args(sc)
     sc.set_defaults(func=cmd_glue_score)
 
@@ -52,6 +57,7 @@ def add_commands(sub):
     r.add_argument("--html", help="also write the table as a standalone HTML page here")
     r.add_argument("--data-dir", help=data_help)
     r.add_argument("--tasks", help=tasks_help.format("of the runs"))
+    r.add_argument("--suite", choices=["glue", "ko", "en"], help=suite_help)
     custom_args(r)
     r.set_defaults(func=cmd_glue_report)
 
@@ -64,6 +70,7 @@ def add_commands(sub):
     b.add_argument("--data-dir", help=data_help)
     b.add_argument("-o", "--output", required=True, help="folder for <ENTRY>.{dev,test}.tsv, baseline.json, metrics.json")
     b.add_argument("--tasks", help=tasks_help.format("found"))
+    b.add_argument("--suite", choices=["glue", "ko", "en"], help=suite_help)
     custom_args(b)
     b.set_defaults(func=cmd_glue_baseline)
 
@@ -126,7 +133,7 @@ def cmd_glue_score(args) -> int:
 
     from nlplab.glue.report import score_dir, table
 
-    result = score_dir(args.pred_dir, _glue_source(args), _tasks(args))
+    result = score_dir(args.pred_dir, _glue_source(args), _tasks(args), args.suite)
     print(json.dumps(result, indent=1) if args.json else table([result]))
     return 0
 
@@ -136,7 +143,7 @@ def cmd_glue_report(args) -> int:
     from nlplab.glue.report import load_run, table, to_html
 
     source = _glue_source(args)
-    results = [load_run(r, source, _tasks(args)) for r in args.runs]
+    results = [load_run(r, source, _tasks(args), args.suite) for r in args.runs]
     print(table(results))
     if args.html:
         from nlplab import io
@@ -160,9 +167,9 @@ def cmd_glue_baseline(args) -> int:
         raise NlplabError("a baseline fits on --train and predicts --dev and/or --test; give at least one of them")
     source = _glue_source(args)
     io.check_folder(args.output, [getattr(args, k, None) for k in ("data_dir", "train", "dev", "test")])
-    baselines.run(args.kind, source, args.output, _tasks(args))
+    info = baselines.run(args.kind, source, args.output, _tasks(args), args.suite)
     if any(Path(args.output).glob("*.dev.tsv")):
-        result = score_dir(args.output, source)
+        result = score_dir(args.output, source, list(info["tasks"]))
         write_atomic(Path(args.output) / "metrics.json", json.dumps(result, indent=1) + "\n")
         print(table([result]))
     return 0

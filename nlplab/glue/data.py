@@ -1,8 +1,11 @@
-"""Reading GLUE splits (classic folders or the HF hub) and any labelled TSV/CSV/JSONL set.
+"""Reading the harness's tasks (GLUE from classic folders or the HF hub; the Korean tasks and
+IMDB from their published files) and any labelled TSV/CSV/JSONL set.
 
     from nlplab.glue.data import Glue, Custom
     Glue("../shared/data/glue").load("CoLA", "dev")        # classic download_glue_data.py folders
     Glue().load("MNLI", "dev_matched")                      # nyu-mll/glue from the hub
+    Glue("../shared/data").load("nsmc", "test")             # a root laid out as shared/data is
+    Glue("../shared/data/korsts").load("KorSTS", "dev")     # or the task's own folder
     Custom("NSMC", {"train": "../shared/data/nsmc/ratings_train.txt"},
            text="document", label="label", id="id").load("NSMC", "train")
 
@@ -13,7 +16,9 @@ hub they are its `idx` column, which is the same numbering.
 
 Classic-file quirks handled here: quoting is off (quotes are data, as in the original
 processors), MRPC's BOM header, CoLA train/dev without a header (and dev without a final
-newline), QQP's malformed rows (skipped, counted, reported).
+newline), QQP's malformed rows (skipped, counted, reported). The Korean tasks' quirks are
+named in nlplab.glue.tasks; JSON files are read by nlplab.glue.records. A task without a
+dev file (NSMC, IMDB) holds out a fixed, documented part of train (`Task.holdout`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from nlplab import NlplabError, io
+from nlplab.glue.records import read_records
 from nlplab.glue.tasks import HF_SPLITS, TASKS, Board, Task, task
 
 
@@ -44,15 +50,15 @@ class Split:
         return len(self.ids)
 
 
-def _field(path, columns: list[str], wanted: str | int, what: str) -> int:
+def _field(path, columns: list[str], wanted: str | int, what: str, t: Task) -> int:
     if isinstance(wanted, int):
         if wanted >= len(columns):
             raise NlplabError(f"{path}:1: {len(columns)} tab-separated fields, the {what} is field {wanted + 1}; "
-                              f"is this the file download_glue_data.py wrote?")
+                              f"is this {t.origin}?")
         return wanted
     if wanted not in columns:
         raise NlplabError(f"{path}:1: no column {wanted!r} for the {what} (columns: {', '.join(columns)}); "
-                          f"give the file download_glue_data.py wrote, or read it as a custom dataset")
+                          f"give {t.origin}, or read it as a custom dataset")
     return columns.index(wanted)
 
 
@@ -78,7 +84,7 @@ def read_classic(path: str | Path, t: Task, split: str) -> Split:
         raise NlplabError(f"{path}: empty file; download it again (download_glue_data.py --tasks {t.name})")
     roles = (("text_a", cols.text_a, "text"), ("text_b", cols.text_b, "second text"), ("label", cols.label, "label"),
              ("id", cols.id, "index"))
-    where = {k: _field(path, layout.columns, v, what) for k, v, what in roles if v is not None}
+    where = {k: _field(path, layout.columns, v, what, t) for k, v, what in roles if v is not None}
     layout.text_col = where["text_a"]
     out = Split(t.name, split, [], [], [] if "text_b" in where else None, [] if "label" in where else None, path)
     for start, payload, _ in io.read_chunks(layout):
@@ -86,8 +92,8 @@ def read_classic(path: str | Path, t: Task, split: str) -> Split:
         records, bad, _ = io.parse_chunk(layout, start, payload, on_error="skip")
         if bad and not t.skip_malformed:
             line, reason = bad[0]
-            raise NlplabError(f"{path}:{line}: {reason}; GLUE files are tab-separated with quoting off, "
-                              f"is this the file download_glue_data.py wrote?")
+            raise NlplabError(f"{path}:{line}: {reason}; {t.name}'s files are tab-separated with quoting off, "
+                              f"is this {t.origin}?")
         out.skipped.extend(bad)
         for lineno, fields, text in records:
             out.ids.append(fields[where["id"]].strip() if "id" in where else str(lineno - layout.first_line))
@@ -136,33 +142,70 @@ def read_hub(t: Task, split: str) -> Split:
 
 
 class Glue:
-    """GLUE splits from a classic data folder, or from the hub when data_dir is None."""
+    """The harness's tasks from a data folder (GLUE, Korean, IMDB), or GLUE from the hub
+    when data_dir is None."""
 
     def __init__(self, data_dir: str | Path | None = None):
         self.data_dir = Path(data_dir) if data_dir is not None else None
         if self.data_dir is not None and not self.data_dir.is_dir():
-            raise NlplabError(f"{data_dir}: no such folder; --data-dir is the folder holding CoLA/, SST-2/, MNLI/, ...")
+            raise NlplabError(f"{data_dir}: no such folder; --data-dir is the folder holding CoLA/, SST-2/, MNLI/, ... "
+                              "(or nsmc/, korsts/, ...; or one task's own files)")
         self._cache: dict[tuple[str, str], Split] = {}
 
     def __str__(self) -> str:
         return str(self.data_dir) if self.data_dir else "nyu-mll/glue (hub)"
 
-    def path(self, t: Task | str, split: str) -> Path | None:
-        """The local file of a split, or None (always None for the hub)."""
+    def _file_split(self, t: Task, split: str) -> str | None:
+        """The split whose files hold `split`: itself, or train for a held-out dev."""
+        if split in t.files:
+            return split
+        return "train" if split == "dev" and t.holdout else None
+
+    def paths(self, t: Task | str, split: str) -> list[Path]:
+        """The local files of a split: the first candidate found (each looked for under the
+        folder, then under its <home>), or every one found for KorNLI's train. [] for the hub."""
         t = task(t) if isinstance(t, str) else t
-        if self.data_dir is None or split not in t.files:
-            return None
-        return next((self.data_dir / p for p in t.files[split] if (self.data_dir / p).is_file()), None)
+        names = t.files.get(self._file_split(t, split) or "", ())
+        if self.data_dir is None:
+            return []
+        found = []
+        for name in names:
+            hit = next((p for p in (self.data_dir / name, self.data_dir / t.home / name) if p.is_file()), None)
+            if hit is not None:
+                found.append(hit)
+                if not (t.all_train and split == "train"):
+                    break
+        return found
+
+    def path(self, t: Task | str, split: str) -> Path | None:
+        """The (first) local file of a split, or None (always None for the hub)."""
+        found = self.paths(t, split)
+        return found[0] if found else None
 
     def has(self, t: Task | str, split: str) -> bool:
         t = task(t) if isinstance(t, str) else t
-        return split in t.files and (self.data_dir is None or self.path(t, split) is not None)
+        if self._file_split(t, split) is None:
+            return False
+        if self.data_dir is None:
+            return bool(t.hf_config)  # the hub serves GLUE only
+        return self.path(t, split) is not None
+
+    def _looks_like(self, t: Task) -> bool:
+        """A found train file has the task's header: a folder of `train.tsv` files is one
+        task's, not every task's that names its file so (KorHate's own folder vs SST-2's)."""
+        header = t.columns["train"].header if t.reader == "tsv" else None
+        if header is None or self.data_dir is None:
+            return True
+        reader, _ = io.open_input(str(self.path(t, "train")))
+        with reader:
+            first = reader.readline().decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
+        return tuple(first.split("\t")) == header
 
     def tasks(self) -> list[Task]:
         """Tasks with data here: with a train file (AX: a test file and MNLI's train)."""
-        found = [t for t in TASKS.values() if self.has(t, "train")]
+        found = [t for t in TASKS.values() if not t.train_from and self.has(t, "train") and self._looks_like(t)]
         if self.has("AX", "test") and self.has("MNLI", "train"):
-            found.append(TASKS["AX"])
+            found.insert(next(i for i, t in enumerate(found + [None]) if t is None or t.suite != "glue"), TASKS["AX"])
         return found
 
     def task(self, name: str) -> Task:
@@ -170,25 +213,76 @@ class Glue:
 
     def load(self, t: Task | str, split: str) -> Split:
         t = task(t) if isinstance(t, str) else t
-        if split not in t.files:
-            raise NlplabError(f"{t.name} has no {split!r} split; splits: {', '.join(t.files)}")
+        if self._file_split(t, split) is None:
+            raise NlplabError(f"{t.name} has no {split!r} split; splits: {', '.join(splits_of(t))}")
         key = (t.name, split)
         if key not in self._cache:
+            if self.data_dir is None and not t.hf_config:
+                raise NlplabError(f"{t.name} is read from its files: pass --data-dir DIR (the folder holding "
+                                  f"{t.home}/, or {t.name}'s own files)")
             if self.data_dir is None:
                 self._cache[key] = read_hub(t, split)
+            elif t.holdout and split in ("train", "dev"):
+                self._cache[(t.name, "train")], self._cache[(t.name, "dev")] = held_out(self._read(t, "train"), t)
             else:
-                path = self.path(t, split)
-                if path is None:
-                    tried = " or ".join(str(self.data_dir / p) for p in t.files[split])
-                    raise NlplabError(f"{tried}: no such file; download it (download_glue_data.py --tasks {t.name}) "
-                                      f"or point --data-dir at the folder holding {t.files[split][0].split('/')[0]}/")
-                split_ = read_classic(path, t, split)
-                if split_.skipped:
-                    lines = ", ".join(str(n) for n, _ in split_.skipped[:5])
-                    print(f"{path}: skipped {len(split_.skipped)} malformed row(s) (wrong field count), "
-                          f"lines {lines}{', ...' if len(split_.skipped) > 5 else ''}", file=sys.stderr)
-                self._cache[key] = split_
+                self._cache[key] = self._read(t, split)
         return self._cache[key]
+
+    def _read(self, t: Task, split: str) -> Split:
+        paths = self.paths(t, split)
+        if not paths:
+            names = t.files[self._file_split(t, split)]
+            tried = " or ".join(str(self.data_dir / n) for n in names)
+            fix = (f"download it (download_glue_data.py --tasks {t.name}) or point --data-dir at the folder holding "
+                   f"{names[0].split('/')[0]}/") if t.suite == "glue" else \
+                f"point --data-dir at the folder holding {t.home}/ (or at {t.name}'s own files: {', '.join(names)})"
+            raise NlplabError(f"{tried}: no such file; {fix}")
+        parts = [read_records(p, t, split) if t.reader != "tsv" else read_classic(p, t, split) for p in paths]
+        for part in parts:
+            if part.skipped:
+                lines = ", ".join(str(n) for n, _ in part.skipped[:5])
+                print(f"{part.source}: skipped {len(part.skipped)} malformed row(s) (wrong field count), "
+                      f"lines {lines}{', ...' if len(part.skipped) > 5 else ''}", file=sys.stderr)
+        return parts[0] if len(parts) == 1 else concat(parts)
+
+
+def splits_of(t: Task) -> list[str]:
+    return list(t.files) + (["dev"] if t.holdout and "dev" not in t.files else [])
+
+
+def concat(parts: list[Split]) -> Split:
+    """Several files as one split (KorNLI's MNLI + SNLI train). Row-number ids would repeat,
+    so they become `<file stem>:<row>`."""
+    out = Split(parts[0].task, parts[0].name, [], [], [] if parts[0].texts_b is not None else None,
+                [] if parts[0].labels is not None else None, " + ".join(p.source for p in parts))
+    for p in parts:
+        out.ids += [f"{Path(p.source).name}:{i}" for i in p.ids]
+        out.texts_a += p.texts_a
+        if out.texts_b is not None:
+            out.texts_b += p.texts_b
+        if out.labels is not None:
+            out.labels += p.labels
+        out.skipped += p.skipped
+    return out
+
+
+def held_out(full: Split, t: Task) -> tuple[Split, Split]:
+    """(train, dev) of a task without a dev file: ("last", N) holds out the last N rows
+    (NSMC), ("every", N) every N-th row from the first (IMDB). ids stay the file's."""
+    kind, n = t.holdout
+    if kind == "last":
+        dev = [i >= len(full) - n for i in range(len(full))]
+    else:
+        dev = [i % n == 0 for i in range(len(full))]
+
+    def part(keep: bool, name: str) -> Split:
+        rows = [i for i, d in enumerate(dev) if d == keep]
+        pick = lambda xs: [xs[i] for i in rows] if xs is not None else None  # noqa: E731
+        return Split(full.task, name, pick(full.ids), pick(full.texts_a), pick(full.texts_b), pick(full.labels),
+                     f"{full.source} ({'dev' if keep else 'train: all but dev'}: {'the last' if kind == 'last' else 'every'} "
+                     f"{n:,}{'' if kind == 'last' else 'th'} row{'s' if kind == 'last' else ''})", full.skipped)
+
+    return part(False, "train"), part(True, "dev")
 
 
 class Custom:

@@ -1,7 +1,10 @@
-"""Every GLUE task as one small record: where its files are, which columns hold what,
-its labels in GLUE's order, its metrics and its leaderboard file(s).
+"""Every task of the harness as one small record: where its files are, which columns hold
+what, its labels in class order, its metrics and its prediction file(s). Two tables: GLUE
+(the leaderboard's tasks) and KO (Korean tasks, plus IMDB), read from their own published
+layouts; TASKS is both.
 
     python -c "from nlplab.glue.tasks import TASKS; print(TASKS['MNLI'])"
+    python -c "from nlplab.glue.tasks import TASKS; print(TASKS['NSMC'])"
 
 Column layouts are those of the files written by the classic `download_glue_data.py`
 (the ones BERT's `run_classifier.py` and HF's `glue_processors` read): column names
@@ -13,7 +16,13 @@ index == class id everywhere. `label_names` are HF's names for the same classes.
 
 Leaderboard entries ("boards"): one per submission file. MNLI has two (MNLI-m, MNLI-mm),
 each with its own dev and test split; AX has a test split only and is predicted with
-the MNLI model (so its majority baseline comes from MNLI's train labels).
+the MNLI model (so its majority baseline comes from MNLI's train labels). A Korean task
+has one board named after it (`NSMC.dev.tsv`, `NSMC.test.tsv`); BOARDS, the leaderboard
+zip's 11 files, holds GLUE's only.
+
+Where files are: every path of `files` is looked for under the data folder ROOT, then
+under ROOT/<home> (GLUE's `glue/`, NSMC's `nsmc/`, ...). So `--data-dir` may be the task's
+own folder (`../shared/data/nsmc`), the GLUE folder, or a root laid out as shared/data is.
 """
 
 from __future__ import annotations
@@ -30,8 +39,9 @@ class Columns:
     header: tuple[str, ...] | None  # the full header of the original file; None: no header line
     text_a: str | int
     text_b: str | int | None = None
-    label: str | int | None = None  # None: unlabelled (test)
+    label: str | int | None = None  # None: unlabelled (test); JSON: a dotted path (labels.real-label)
     id: str | int | None = None  # test `index` column kept for predictions; None: row number
+    where: tuple[str, str] | None = None  # JSONL: keep rows whose field equals a value (IMDB's split)
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class Board:
 
     name: str
     dev: str | None  # split name scored locally (None for AX: no public labels)
-    test: str
+    test: str | None  # None: no public test set (KLUE)
     test_size: int  # rows of the official test set (checked when the test file is not local)
 
 
@@ -57,6 +67,15 @@ class Task:
     train_from: str | None = None  # AX: no train set, its model (and majority) is MNLI's
     skip_malformed: bool = False  # QQP: rows with the wrong field count are skipped and counted
     hf_columns: tuple[str, ...] = ()  # text column(s) in the hub dataset
+    # The rest is for tasks outside GLUE (defaults are GLUE's).
+    suite: str = "glue"  # glue | ko | en: what `--suite` selects and which score a task enters
+    home: str = "glue"  # folder under a shared/data-like root that holds the files
+    reader: str = "tsv"  # tsv (quoting off) | json (a JSON array, KLUE) | jsonl (one object per line)
+    aliases: tuple[str, ...] = ()  # more names users type (lower case)
+    main: str | None = None  # the one metric its score is (KorSTS: Spearman); None: mean of metrics
+    holdout: tuple[str, int] | None = None  # no dev file: dev is ("last", N) or ("every", N) rows of train
+    all_train: bool = False  # KorNLI: train is every train file present, not the first found
+    origin: str = "the file download_glue_data.py wrote"  # named in errors about the files
 
     @property
     def regression(self) -> bool:
@@ -118,7 +137,7 @@ _AX_COLS = Columns(("index", "sentence1", "sentence2"), "sentence1", "sentence2"
 _NLI3 = ("entailment", "neutral", "contradiction")
 _NLI2 = ("entailment", "not_entailment")
 
-TASKS: dict[str, Task] = {
+GLUE: dict[str, Task] = {
     "CoLA": Task("CoLA", "cola", ("0", "1"), ("unacceptable", "acceptable"), ("mcc",), **_COLA,
                  boards=(Board("CoLA", "dev", "test", 1063),), hf_columns=("sentence",)),
     "SST-2": Task("SST-2", "sst2", ("0", "1"), ("negative", "positive"), ("accuracy",), **_SST,
@@ -148,11 +167,95 @@ TASKS: dict[str, Task] = {
                hf_columns=("premise", "hypothesis")),
 }
 
-# name -> (task, board), in leaderboard order; the 11 files of a submission.
-BOARDS: dict[str, tuple[Task, Board]] = {b.name: (t, b) for t in TASKS.values() for b in t.boards}
+# --- Korean tasks (and IMDB), each read from its own published layout ---------------------
+
+# NSMC (e9t/nsmc): `id document label`, quoting off (623 train / 233 test documents keep the
+# original pipeline's doubled CSV quotes as data). 5 train and 3 test documents are empty:
+# they are empty texts, not dropped rows (pandas would read NaN). NSMC has no dev set: dev
+# is the last 10,000 rows of ratings_train.txt (the file is already shuffled: partition.py's
+# seed-1234 permutation), train the first 140,000; test is the labelled ratings_test.txt.
+_NSMC_COLS = Columns(("id", "document", "label"), "document", label="label", id="id")
+_NSMC = {"files": {"train": ("ratings_train.txt",), "test": ("ratings_test.txt",)},
+         "columns": {"train": _NSMC_COLS, "test": _NSMC_COLS}}
+
+# KorSTS (kakaobrain/KorNLUDatasets): 7 columns, quoting off (quotes are data, as in STS-B);
+# its `id` repeats across genres, so rows are keyed by number. The test file is labelled.
+_KORSTS_COLS = Columns(("genre", "filename", "year", "id", "score", "sentence1", "sentence2"),
+                       "sentence1", "sentence2", "score")
+_KORSTS = {"files": {s: (f"sts-{s}.tsv",) for s in ("train", "dev", "test")},
+           "columns": {s: _KORSTS_COLS for s in ("train", "dev", "test")}}
+
+# KorNLI: machine-translated MNLI + SNLI train (either may be absent: train on those present),
+# XNLI dev/test post-edited; 3 columns, quoting off, both XNLI files labelled.
+_KORNLI_COLS = Columns(("sentence1", "sentence2", "gold_label"), "sentence1", "sentence2", "gold_label")
+_KORNLI = {"files": {"train": ("multinli.train.ko.tsv", "snli_1.0_train.ko.tsv"), "dev": ("xnli.dev.ko.tsv",),
+                     "test": ("xnli.test.ko.tsv",)},
+           "columns": {s: _KORNLI_COLS for s in ("train", "dev", "test")}}
+
+# KLUE v1.1 (v1 file names accepted too): a JSON array per split, no public test set.
+# NLI: the label is `gold_label` (train's `source` is spelled `genre`; not read). STS: the
+# labels are nested, {"label": 3.7 (rounded), "real-label": 3.714 (annotators' mean),
+# "binary-label": 1 (real-label >= 3.0)}; KLUE scores Pearson against real-label and F1 of
+# the binary label, the prediction thresholded at 3.0 (Park et al. 2021, KLUE, sec. 3.2).
+def _klue(name: str, cols: Columns) -> dict:
+    return {"files": {s: (f"klue-{name}-v1.1_{s}.json", f"klue-{name}-v1_{s}.json") for s in ("train", "dev")},
+            "columns": {"train": cols, "dev": cols}}
+
+
+_KLUE_NLI = _klue("nli", Columns(None, "premise", "hypothesis", "gold_label", id="guid"))
+_KLUE_STS = _klue("sts", Columns(None, "sentence1", "sentence2", "labels.real-label", id="guid"))
+
+# korean-hate-speech (kocohub): `comments contain_gender_bias bias hate`; the test file has
+# the comments alone (no labels: predictions only, as GLUE's test sets).
+_HATE_COLS = Columns(("comments", "contain_gender_bias", "bias", "hate"), "comments", label="hate")
+_HATE = {"files": {"train": ("train.tsv",), "dev": ("dev.tsv",), "test": ("test.no_label.tsv",)},
+         "columns": {"train": _HATE_COLS, "dev": _HATE_COLS, "test": Columns(("comments",), "comments")}}
+
+# IMDB (aclImdb v1.0 as shared/data's reviews.jsonl.gz: split/label/text, <br /> tags kept):
+# no dev set: dev is every 10th train row (rows are sorted by label, so it stays balanced:
+# 1,250 + 1,250), train the other 22,500; test is the labelled 25,000. unsup rows are not
+# read. Rows are keyed by their number within the split (aclImdb ids repeat across labels).
+_IMDB = {"files": {"train": ("reviews.jsonl.gz", "reviews.jsonl"), "test": ("reviews.jsonl.gz", "reviews.jsonl")},
+         "columns": {s: Columns(None, "text", label="label", where=("split", s)) for s in ("train", "test")}}
+
+KO: dict[str, Task] = {
+    "NSMC": Task("NSMC", "", ("0", "1"), ("negative", "positive"), ("accuracy",), **_NSMC,
+                 boards=(Board("NSMC", "dev", "test", 50000),), suite="ko", home="nsmc", holdout=("last", 10000),
+                 origin="NSMC's file from e9t/nsmc"),
+    "KorSTS": Task("KorSTS", "", (), (), ("spearman", "pearson"), **_KORSTS,
+                   boards=(Board("KorSTS", "dev", "test", 1379),), suite="ko", home="korsts", main="spearman",
+                   origin="KorSTS's file from kakaobrain/KorNLUDatasets"),
+    "KorNLI": Task("KorNLI", "", _NLI3, _NLI3, ("accuracy",), **_KORNLI, boards=(Board("KorNLI", "dev", "test", 5010),),
+                   suite="ko", home="kornli", all_train=True, origin="KorNLI's file from kakaobrain/KorNLUDatasets"),
+    "KLUE-NLI": Task("KLUE-NLI", "", _NLI3, _NLI3, ("accuracy",), **_KLUE_NLI, boards=(Board("KLUE-NLI", "dev", None, 0),),
+                     suite="ko", home="klue/nli", reader="json", aliases=("klue_nli", "klue-nli"),
+                     origin="KLUE v1.1's klue-nli JSON"),
+    "KLUE-STS": Task("KLUE-STS", "", (), (), ("pearson", "f1_3"), **_KLUE_STS, boards=(Board("KLUE-STS", "dev", None, 0),),
+                     suite="ko", home="klue/sts", reader="json", aliases=("klue_sts", "klue-sts"), main="pearson",
+                     origin="KLUE v1.1's klue-sts JSON"),
+    "KorHate": Task("KorHate", "", ("none", "offensive", "hate"), ("none", "offensive", "hate"), ("macro_f1", "accuracy"),
+                    **_HATE, boards=(Board("KorHate", "dev", "test", 974),), suite="ko", home="korean-hate-speech",
+                    aliases=("kor-hate", "korean-hate-speech", "kor_hate"), main="macro_f1",
+                    origin="kocohub/korean-hate-speech's file"),
+    "IMDB": Task("IMDB", "", ("neg", "pos"), ("neg", "pos"), ("accuracy",), **_IMDB,
+                 boards=(Board("IMDB", "dev", "test", 25000),), suite="en", home="imdb", reader="jsonl",
+                 holdout=("every", 10), origin="shared/data's imdb/reviews.jsonl.gz"),
+}
+
+TASKS: dict[str, Task] = {**GLUE, **KO}
+
+# name -> (task, board), in leaderboard order; the 11 files of a GLUE submission.
+BOARDS: dict[str, tuple[Task, Board]] = {b.name: (t, b) for t in GLUE.values() for b in t.boards}
+# every prediction file's entry name -> (task, board): GLUE's, then the Korean tasks'
+ENTRIES: dict[str, tuple[Task, Board]] = {b.name: (t, b) for t in TASKS.values() for b in t.boards}
 
 # The 9 tasks averaged into the GLUE score (AX is reported apart).
 SCORED_TASKS = ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI")
+# The Korean score: the mean of the main metric of the Korean tasks present (KoELECTRA's
+# table reports one number per task: NSMC acc, KorSTS Spearman, KorNLI acc, ...).
+KO_TASKS = tuple(n for n, t in KO.items() if t.suite == "ko")
+# --suite NAME -> the tasks it selects (those found in the data folder)
+SUITES = {"glue": (*SCORED_TASKS, "AX"), "ko": KO_TASKS, "en": tuple(n for n, t in KO.items() if t.suite == "en")}
 
 # nyu-mll/glue split names for ours.
 HF_SPLITS = {"train": "train", "dev": "validation", "test": "test",
@@ -164,7 +267,8 @@ HF_SPLITS = {"train": "train", "dev": "validation", "test": "test",
 # the lookup is case-insensitive: the canonical name (SST-2, sst-2) and HF's nyu-mll/glue
 # config name (sst2, as run_glue.py's --task_name takes it). Built from TASKS, so a new task
 # gets both; every place that reads a task name from a user goes through `canonical`.
-ALIASES: dict[str, str] = {**{t.hf_config: n for n, t in TASKS.items()}, **{n.lower(): n for n in TASKS}}
+ALIASES: dict[str, str] = {**{t.hf_config: n for n, t in TASKS.items() if t.hf_config},
+                           **{a: n for n, t in TASKS.items() for a in t.aliases}, **{n.lower(): n for n in TASKS}}
 
 
 def canonical(name: str) -> str:
@@ -175,12 +279,20 @@ def canonical(name: str) -> str:
 
 def known() -> str:
     """The names an error lists: the canonical ones, then HF's."""
-    return f"{', '.join(TASKS)} (any case; or HF's {', '.join(t.hf_config for t in TASKS.values())})"
+    return (f"{', '.join(TASKS)} (any case; or HF's {', '.join(t.hf_config for t in GLUE.values())}; "
+            f"or {', '.join(a for t in KO.values() for a in t.aliases if '_' not in a)})")
 
 
-def select(found: list[Task], names: list[str] | None, where) -> list[Task]:
+def select(found: list[Task], names: list[str] | None, where, suite: str | None = None) -> list[Task]:
     """The tasks of `found` that `names` asks for (`--tasks sst2,CoLA`: any spelling ALIASES
-    knows, or a custom dataset's own name), in found's order; None or []: all of them."""
+    knows, or a custom dataset's own name), in found's order; None or []: all of them.
+    `suite` (glue, ko, en) keeps those of found in that suite, before names narrow it."""
+    if suite is not None:
+        if suite not in SUITES:
+            raise NlplabError(f"unknown suite {suite!r}; suites: {', '.join(SUITES)}")
+        found = [t for t in found if t.name in SUITES[suite]]
+        if not found:
+            raise NlplabError(f"no {suite} task in {where}; the {suite} suite is {', '.join(SUITES[suite])}")
     if not names:
         return found
     have = {t.name for t in found}
@@ -192,13 +304,13 @@ def select(found: list[Task], names: list[str] | None, where) -> list[Task]:
 
 
 def board(name: str) -> tuple[Task, Board]:
-    if name not in BOARDS:
-        raise NlplabError(f"unknown GLUE entry {name!r}; known: {', '.join(BOARDS)}")
-    return BOARDS[name]
+    if name not in ENTRIES:
+        raise NlplabError(f"unknown entry {name!r}; known: {', '.join(ENTRIES)}")
+    return ENTRIES[name]
 
 
 def task(name: str) -> Task:
     """The task named `name` in any spelling ALIASES knows."""
     if canonical(name) not in TASKS:
-        raise NlplabError(f"unknown GLUE task {name!r}; known: {known()}")
+        raise NlplabError(f"unknown task {name!r}; known: {known()}")
     return TASKS[canonical(name)]

@@ -58,12 +58,12 @@ def glue(results: list[dict], subsets: list[str]) -> str:
     head, rows = glue_report._rows(results)
     body = []
     for label, cells, scores in rows:
-        total = ' class="total"' if label in ("GLUE score", "average of tasks present") else ""
+        total = ' class="total"' if label in glue_report.TOTALS else ""
         tds = "".join(f'<td data-score="{x if x is not None else ""}">{escape(c)}</td>' for c, x in zip(cells, scores))
         body.append(f"<tr{total}><th>{escape(label)}</th>{tds}</tr>")
     note = ("Dev scores x100 (two metrics read F1/acc or Pearson/Spearman), as in <code>nlplab glue report</code>. "
             "GLUE score: the mean of the 9 task scores, shown once all 9 are there; until then the average of the "
-            "tasks present. Baselines are restricted to the runs' tasks and scored on the full dev sets.")
+            "tasks present. Korean score: the mean of the Korean tasks' main metrics. Baselines are restricted to the runs' tasks and scored on the full dev sets.")
     if subsets:
         note += f" Scored on a dev subset (--max-eval-samples): {escape(', '.join(subsets))}."
     return (f'<table id="glue"><thead><tr>{"".join(f"<th>{escape(h)}</th>" for h in head)}</tr></thead>\n'
