@@ -25,7 +25,7 @@ from pathlib import Path
 from nlplab import NlplabError, shards
 from nlplab.compressed import compression, open_compressed
 
-ROW_FORMATS = ("txt", "tsv", "csv", "jsonl")  # line-based files (preprocess writes its input's format)
+ROW_FORMATS = ("txt", "tsv", "csv", "jsonl")  # line-based files (written by nlplab.formats, named by their extension)
 FORMATS = (*ROW_FORMATS, "parquet")  # what inspect reads
 _EXT = {".txt": "txt", ".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 MANIFEST = shards.MANIFEST

@@ -3,16 +3,14 @@
     nlplab preprocess ../shared/data/nsmc/ratings_train.txt -o out/nsmc.tsv --lang ko \
         --column document --tokenizer mecab --stopwords --workers 2
 
-One output row per input row, in order, other columns kept; a text that cleans to
-nothing gives an empty token list, never a dropped row. Rows are only skipped with
+One output row per input row, in order, other columns kept, in the format the output's
+name gives (.jsonl, .tsv, .csv, .txt, maybe compressed; nlplab/formats.py) or else the
+input's; a text that cleans to nothing gives an empty token list, never a dropped row. Rows are only skipped with
 `--on-error skip`, and then counted and reported with their line numbers.
 """
 
 from __future__ import annotations
 
-import csv
-import io as _io
-import json
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -20,10 +18,9 @@ import sys
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
-import regex
 import yaml
 
-from nlplab import NlplabError, clean, io, parallel, tokenize
+from nlplab import NlplabError, clean, formats, io, parallel, tokenize
 from nlplab.config import opt
 from nlplab.progress import Progress, close_logger, file_logger
 from nlplab.tokenize.base import COARSE_TAGS, CONTENT_TAGS
@@ -33,7 +30,8 @@ from nlplab.tokenize.stopwords import Filter
 @dataclass
 class PreprocessConfig:
     input: str = opt(None, "input file: txt (one text per line), tsv, csv or jsonl, also .gz/.bz2/.xz/.zst; - reads standard input")
-    output: str = opt(None, "output file, same format as the input; - writes standard output", flag=["-o", "--output"])
+    output: str = opt(None, "output file: .txt/.tsv/.csv/.jsonl (also .gz/.bz2/.xz/.zst) is written in that format, "
+                      "any other name in the input's; - writes standard output", flag=["-o", "--output"])
     lang: str = opt(None, "language of the text", choices=["ko", "en"])
     tokenizer: str = opt(None, "tokenizer: " + ", ".join(tokenize.TOKENIZERS) + ", or none to only clean (default: mecab for ko, nltk for en)")
     clean: str | list = opt(None, "cleaning: a preset (ko, en, none), comma-separated steps (nfc,html,url,...), or a step list in --config (default: the --lang preset)")
@@ -102,9 +100,6 @@ class Summary:
     seconds: float = 0.0
 
 
-_BAD_WS = regex.compile(r"[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
-
-
 class Preprocessor:
     """The per-text work: clean, tokenize, filter, format. Picklable: built in the main
     process, its backends are loaded lazily in whichever process uses it.
@@ -113,12 +108,16 @@ class Preprocessor:
         ['재밌', '어요', 'ㅋㅋ']
     """
 
-    def __init__(self, cfg: PreprocessConfig, layout: io.Layout | None = None, encoder=None):
+    def __init__(self, cfg: PreprocessConfig, layout: io.Layout | None = None, encoder=None,
+                 rows: formats.Rows | None = None):
         self.cfg, self.layout, self.encoder = cfg, layout, encoder  # encoder: text -> tokens (subword stage)
+        if rows is None and layout is not None:  # no output named: the input's format
+            rows = formats.Rows(layout, layout.format, "-", cfg.output_column)
+        self.rows = rows  # input row + result -> output row, in the output's format
         self._ready = False
 
     def __getstate__(self):
-        return {"cfg": self.cfg, "layout": self.layout, "encoder": self.encoder, "_ready": False}
+        return {"cfg": self.cfg, "layout": self.layout, "encoder": self.encoder, "rows": self.rows, "_ready": False}
 
     def setup(self):
         if self._ready:
@@ -184,35 +183,18 @@ class Preprocessor:
             records, skipped, n_in = io.parse_chunk(self.layout, start, payload, self.cfg.on_error)
         except NlplabError as e:  # a bad row with --on-error fail
             raise NlplabError(f"{e}; or {io.SKIP_HINT}") from None
-        fmt = self.layout.format
-        buf = _io.StringIO()
-        writer = csv_writer(buf) if fmt == "csv" else None
-        tokens = n_out = 0
+        out, tokens = [], 0
         for lineno, record, text in records:
             try:
                 value = self._value(lineno, text)
+                out.append(self.rows.row(lineno, record, text, value))  # a row the output cannot hold: an error
             except NlplabError as e:
                 if self.cfg.on_error == "fail":
                     raise
                 skipped.append((lineno, str(e).split(": ", 1)[-1]))
                 continue
             tokens += len(value) if isinstance(value, list) else 0
-            n_out += 1
-            if fmt == "txt":
-                buf.write(_flat(value) + "\n")
-            elif fmt == "jsonl":
-                record[self.cfg.output_column or self.layout.text_col] = value
-                buf.write(json.dumps(record, ensure_ascii=False) + "\n")
-            else:
-                if self.cfg.output_column:
-                    record.append(_flat(value))
-                else:
-                    record[self.layout.text_col] = _flat(value)
-                if writer:
-                    writer.writerow(record)
-                else:
-                    buf.write("\t".join(record) + "\n")
-        return buf.getvalue().encode("utf-8"), n_in, n_out, tokens, sorted(skipped)
+        return formats.dump(self.rows.fmt, out).encode("utf-8"), n_in, len(out), tokens, sorted(skipped)
 
     def _value(self, lineno: int, text: str):
         try:
@@ -223,16 +205,6 @@ class Preprocessor:
             msg = " ".join(f"{type(e).__name__}: {e}".split())[:200]
             raise NlplabError(f"{self.layout.path}:{lineno}: {self.cfg.tokenizer} failed on this row ({msg}); "
                               f"{io.SKIP_HINT}") from None
-
-
-def csv_writer(buf):
-    return csv.writer(buf, lineterminator="\n")
-
-
-def _flat(value) -> str:
-    """A value as one tab- and newline-free field (tokens joined by spaces)."""
-    s = " ".join(value) if isinstance(value, list) else value
-    return _BAD_WS.sub(" ", s) if _BAD_WS.search(s) else s
 
 
 # --- running over a file ------------------------------------------------------------
@@ -261,17 +233,6 @@ def _work(proc, start, payload):
     return _WORKER.chunk(start, payload)
 
 
-def header_bytes(cfg: PreprocessConfig, layout: io.Layout) -> bytes:
-    if not layout.has_header:
-        return b""
-    cols = list(layout.columns) + ([cfg.output_column] if cfg.output_column else [])
-    if layout.format == "csv":
-        buf = _io.StringIO()
-        csv_writer(buf).writerow(cols)
-        return buf.getvalue().encode("utf-8")
-    return ("\t".join(cols) + "\n").encode("utf-8")
-
-
 def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Summary:
     """Preprocess cfg.input into cfg.output; returns the counts. Raises NlplabError for bad
     input, leaving no output file behind. `encoder` (a picklable text -> tokens callable)
@@ -282,15 +243,15 @@ def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Su
         io.check_writable(cfg.output, [cfg.input])
     column = cfg.column
     layout = io.inspect(cfg.input, cfg.format, column, cfg.no_header)
-    if layout.format == "parquet":  # refused, not read: the output takes the input's format, and parquet is not written
-        raise NlplabError(f"{cfg.input}: parquet input, but the output keeps the input's format and parquet is not "
-                          "written; give a txt, tsv, csv or jsonl file (subword train and lm train read corpus folders)")
-    if cfg.output_column and layout.format == "txt":
-        raise NlplabError("--output-column needs a tsv, csv or jsonl file (txt rows have one column)")
-    if cfg.output_column and layout.format != "jsonl" and cfg.output_column in (layout.columns or []):
+    if layout.format == "parquet":  # refused, not read: its rows come as texts only, the other columns would be lost
+        raise NlplabError(f"{cfg.input}: parquet input is not read by preprocess; give a txt, tsv, csv or jsonl file "
+                          "(subword train and lm train read corpus folders)")
+    fmt = formats.output_format(cfg.output, layout.format)  # the output's extension, else the input's format
+    # jsonl to jsonl may overwrite a key; a tsv/csv column of that name would be there twice
+    if cfg.output_column and (layout.format, fmt) != ("jsonl", "jsonl") and cfg.output_column in (layout.columns or []):
         raise NlplabError(f"--output-column {cfg.output_column}: {cfg.input} already has that column; name a new one "
                           "(or drop --output-column to replace the text)")
-    proc = Preprocessor(cfg, layout, encoder)
+    proc = Preprocessor(cfg, layout, encoder, formats.Rows(layout, fmt, cfg.output, cfg.output_column))
     if cfg.workers == 1:
         proc.setup()  # fail fast on a missing backend or data before any output exists
     if cfg.output != "-":
@@ -301,9 +262,9 @@ def run(cfg: PreprocessConfig, progress: bool | None = None, encoder=None) -> Su
     summary = Summary()
     total = os.path.getsize(layout.path) if layout.path != "-" else None  # a pipe's copy has a size
     try:
-        with io.atomic_output(cfg.output) as out, \
+        with formats.open_output(cfg.output) as out, \
                 Progress(total, ("rows", "tokens"), log=log, desc="preprocess", enabled=progress) as bar:
-            out.write(header_bytes(cfg, layout))
+            out.write(proc.rows.header().encode("utf-8"))
             for data, n_in, n_out, n_tok, skipped, nbytes in _results(proc, layout, cfg):
                 out.write(data)
                 summary.rows_in += n_in

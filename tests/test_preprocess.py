@@ -53,12 +53,16 @@ def test_output_column_keeps_text(tmp_path, capsys):
 
 
 def test_txt_with_column_is_sniffed_as_tsv(tmp_path, capsys):
-    # NSMC's ratings_train.txt is a TSV with a .txt name
+    # NSMC's ratings_train.txt is a TSV with a .txt name; an output named .txt is txt, which would drop id and label
     src = write(tmp_path / "ratings.txt", "id\tdocument\tlabel\n7\t좋아요\t1\n")
-    out = tmp_path / "out.txt"
+    out = tmp_path / "out.tsv"
     code, _, err = run_cli("tokenize", src, "-o", out, "--lang", "ko", "--column", "document", capsys=capsys)
     assert code == 0, err
     assert lines(out) == ["id\tdocument\tlabel", "7\t좋 아요\t1"]
+    assert_error(capsys, ["tokenize", src, "-o", tmp_path / "out.txt", "--lang", "ko", "--column", "document"],
+                 f"{tmp_path / 'out.txt'}: a .txt output holds only the text, and {src} also has id, label; "
+                 "name the output .tsv, .csv or .jsonl to keep them")
+    assert not (tmp_path / "out.txt").exists()
 
 
 def test_csv_quoted_multiline_field(tmp_path, capsys):
@@ -235,8 +239,7 @@ def test_parquet_input_is_refused_in_one_line(tmp_path, capsys):
 
     pq.write_table(pa.table({"text": ["a b"]}), tmp_path / "in.parquet")
     assert_error(capsys, ["preprocess", tmp_path / "in.parquet", "-o", tmp_path / "o.jsonl", "--lang", "en"],
-                 "in.parquet: parquet input, but the output keeps the input's format and parquet is not written; "
-                 "give a txt, tsv, csv or jsonl file")
+                 "in.parquet: parquet input is not read by preprocess; give a txt, tsv, csv or jsonl file")
 
 
 def test_failure_leaves_no_partial_output(tmp_path, capsys):

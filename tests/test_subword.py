@@ -1,6 +1,7 @@
 """Subword stage: training into AutoTokenizer folders, parity with the native models,
 round-trips, morpheme-aware Korean, stats against hand counts, and bad input."""
 
+import gzip
 import json
 import unicodedata
 from pathlib import Path
@@ -168,6 +169,11 @@ def test_cli_train_encode_decode_stats(tmp_path, capsys):
     src = KO_TSV.read_text(encoding="utf-8").splitlines()
     assert len(rows) == len(src) == 203 and rows[0] == src[0]
     assert [r.split("\t")[0] for r in rows] == [r.split("\t")[0] for r in src]
+    # -o NAME.jsonl.gz: the same ids, as lists in gzip'd JSONL (nlplab/formats.py)
+    assert run_cli("subword", "encode", out, KO_TSV, "-o", tmp_path / "ids.jsonl.gz", "--column", "document", "--ids") == 0
+    got = [json.loads(r) for r in gzip.decompress((tmp_path / "ids.jsonl.gz").read_bytes()).decode().splitlines()]
+    assert [" ".join(g["document"]) for g in got] == [r.split("\t")[1] for r in rows[1:]]
+    assert list(got[0]) == rows[0].split("\t")
     only_ids = tmp_path / "only_ids.txt"
     only_ids.write_text("".join(r.split("\t")[1] + "\n" for r in rows[1:]), encoding="utf-8")
     assert run_cli("subword", "decode", out, only_ids, "-o", tmp_path / "dec.txt") == 0

@@ -46,7 +46,8 @@ def add_commands(sub):
     q = ss.add_parser("predict", help="label a file with a finished run: prediction and class probabilities per row")
     q.add_argument("run", help="run folder (-o of `nlplab finetune`)")
     q.add_argument("input", help="txt (one text per line), tsv, csv or jsonl file; - or a pipe: standard input")
-    q.add_argument("-o", "--output", required=True, help="tsv: row, text(s), prediction, p_<label>...")
+    q.add_argument("-o", "--output", required=True,
+                   help="row, text(s), prediction, p_<label>...: tsv, or csv/jsonl when the name ends so (also .gz...)")
     q.add_argument("--text", help="text column (default: the column the run was trained on)")
     q.add_argument("--text-pair", help="second text column for pair tasks (default: as trained)")
     q.add_argument("--format", help="input format (default: from the extension)")
@@ -121,11 +122,12 @@ def cmd_finetune_eval(args) -> int:
 
 def cmd_finetune_predict(args) -> int:
     from nlplab import io
-    from nlplab.finetune.inference import Run, check_batch_size, predict_file
+    from nlplab.finetune.inference import Run, check_batch_size, predict_file, predict_format
 
     check_batch_size(args.batch_size)  # all before the model is loaded
     if args.output != "-":
         io.check_writable(args.output, [args.input])
+    predict_format(args.output)
     n = predict_file(Run.load(args.run), args.input, args.output, args.text, args.text_pair, args.format,
                      args.no_header, args.batch_size)
     print(f"{args.output}: {n:,} rows labelled", file=sys.stderr)

@@ -26,7 +26,8 @@ def add_commands(sub):
     e = ss.add_parser("encode", help="encode a file into subword pieces (or ids)")
     e.add_argument("folder", help="subword folder from `nlplab subword train`")
     e.add_argument("input", help="txt, tsv, csv or jsonl file")
-    e.add_argument("-o", "--output", required=True)
+    e.add_argument("-o", "--output", required=True,
+                   help="a .txt/.tsv/.csv/.jsonl name (also .gz/.bz2/.xz/.zst) sets the format, any other the input's")
     e.add_argument("--ids", action="store_true", help="write ids instead of pieces")
     for flag in ("--format", "--column", "--output-column"):
         e.add_argument(flag)
