@@ -213,3 +213,12 @@ def test_finetune_nsmc_from_the_real_files(ko_vocab, shared, tmp_path, capsys):
     best = json.loads((out / "metrics.json").read_text())["best"]["splits"]["dev"]
     gold = Glue(shared).load("nsmc", "dev").labels[:200]
     assert best["accuracy"] == pytest.approx(np.mean([r.split("\t")[1] for r in rows[1:]] == np.array(gold)))
+
+
+def test_nlplab_ko_is_glue_with_the_korean_suite(tmp_path, capsys):
+    out = tmp_path / "maj"
+    code, table_, err = run_cli("ko", "baseline", "--kind", "majority", "--data-dir", FIX, "-o", out, capsys=capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.glob("*.dev.tsv")) == ["KLUE-NLI.dev.tsv", "KLUE-STS.dev.tsv", "KorNLI.dev.tsv"]
+    code, same, err = run_cli("glue", "score", out, "--data-dir", FIX, "--suite", "ko", capsys=capsys)
+    assert code == 0 and run_cli("ko", "score", out, "--data-dir", FIX, capsys=capsys)[1] == same

@@ -43,42 +43,55 @@ def add_commands(sub):
     c.add_argument("--data-dir", help="GLUE folder: check indices against its test files (default: official sizes)")
     c.set_defaults(func=cmd_glue_check)
 
-    sc = ss.add_parser("score", help="score <ENTRY>.dev.tsv predictions against the dev labels")
-    sc.add_argument("pred_dir", help="folder of <ENTRY>.dev.tsv files")
-    sc.add_argument("--data-dir", help=data_help)
-    sc.add_argument("--json", action="store_true", help="print JSON (nlplab glue report reads it) instead of a table")
-    sc.add_argument("--tasks", help=tasks_help.format("with predictions"))
-    sc.add_argument("--suite", choices=["glue", "ko", "en"], help=suite_help)
-    custom_args(sc)
-    sc.set_defaults(func=cmd_glue_score)
+    def harness(ss, suite):
+        """score, report and baseline; under `nlplab ko` the suite defaults to ko."""
+        sc = ss.add_parser("score", help="score <ENTRY>.dev.tsv predictions against the dev labels")
+        sc.add_argument("pred_dir", help="folder of <ENTRY>.dev.tsv files")
+        sc.add_argument("--data-dir", help=data_help)
+        sc.add_argument("--json", action="store_true", help="print JSON (nlplab glue report reads it) instead of a table")
+        sc.add_argument("--tasks", help=tasks_help.format("with predictions"))
+        sc.add_argument("--suite", choices=["glue", "ko", "en"], default=suite, help=suite_help)
+        custom_args(sc)
+        sc.set_defaults(func=cmd_glue_score)
 
-    r = ss.add_parser("report", help="leaderboard table of several runs (tasks x runs + GLUE score), text and HTML")
-    r.add_argument("runs", nargs="+", metavar="RUN", help="prediction folders, or JSON files from nlplab glue score --json")
-    r.add_argument("--html", help="also write the table as a standalone HTML page here")
-    r.add_argument("--data-dir", help=data_help)
-    r.add_argument("--tasks", help=tasks_help.format("of the runs"))
-    r.add_argument("--suite", choices=["glue", "ko", "en"], help=suite_help)
-    custom_args(r)
-    r.set_defaults(func=cmd_glue_report)
+        r = ss.add_parser("report", help="leaderboard table of several runs (tasks x runs + GLUE score), text and HTML")
+        r.add_argument("runs", nargs="+", metavar="RUN", help="prediction folders, or JSON files from nlplab glue score --json")
+        r.add_argument("--html", help="also write the table as a standalone HTML page here")
+        r.add_argument("--data-dir", help=data_help)
+        r.add_argument("--tasks", help=tasks_help.format("of the runs"))
+        r.add_argument("--suite", choices=["glue", "ko", "en"], default=suite, help=suite_help)
+        custom_args(r)
+        r.set_defaults(func=cmd_glue_report)
 
-    b = ss.add_parser("baseline", help="majority-class or tf-idf (word or character n-grams) + logistic regression "
-                                       "predictions for every task found")
-    b.add_argument("--kind", required=True, choices=list(baselines.KINDS),
-                   help="majority: the most frequent train label (STS-B: the mean); tfidf-logreg: word 1-2-gram "
-                        "tf-idf; tfidf-char: character 1-4-grams within words; both tf-idf kinds + logistic regression "
-                        "(Ridge for STS-B)")
-    b.add_argument("--data-dir", help=data_help)
-    b.add_argument("-o", "--output", required=True, help="folder for <ENTRY>.{dev,test}.tsv, baseline.json, metrics.json")
-    b.add_argument("--tasks", help=tasks_help.format("found"))
-    b.add_argument("--suite", choices=["glue", "ko", "en"], help=suite_help)
-    custom_args(b)
-    b.set_defaults(func=cmd_glue_baseline)
+        b = ss.add_parser("baseline", help="majority-class or tf-idf (word or character n-grams) + logistic regression "
+                                           "predictions for every task found")
+        b.add_argument("--kind", required=True, choices=list(baselines.KINDS),
+                       help="majority: the most frequent train label (STS-B: the mean); tfidf-logreg: word 1-2-gram "
+                            "tf-idf; tfidf-char: character 1-4-grams within words; both tf-idf kinds + logistic regression "
+                            "(Ridge for STS-B)")
+        b.add_argument("--data-dir", help=data_help)
+        b.add_argument("-o", "--output", required=True, help="folder for <ENTRY>.{dev,test}.tsv, baseline.json, metrics.json")
+        b.add_argument("--tasks", help=tasks_help.format("found"))
+        b.add_argument("--suite", choices=["glue", "ko", "en"], default=suite, help=suite_help)
+        custom_args(b)
+        b.set_defaults(func=cmd_glue_baseline)
+
+    harness(ss, None)
+    # `nlplab ko baseline|score|report ...`: the same commands, the Korean tasks by default
+    k = sub.add_parser("ko", help="Korean tasks (NSMC, KorSTS, KorNLI, KLUE-NLI/STS, KorHate): nlplab glue "
+                                  "baseline|score|report with --suite ko")
+    harness(k.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND"), "ko")
 
 
 def _tasks(args) -> list[str] | None:
     """--tasks a,b as names (any spelling nlplab.glue.tasks.ALIASES knows); None: all."""
     names = [t.strip() for t in (getattr(args, "tasks", None) or "").split(",") if t.strip()]
     return names or None
+
+
+def _suite(args) -> str | None:
+    """--suite (ko under `nlplab ko`); a custom dataset is its own one task, in no suite."""
+    return None if getattr(args, "train", None) else args.suite
 
 
 def _glue_source(args):
@@ -133,7 +146,7 @@ def cmd_glue_score(args) -> int:
 
     from nlplab.glue.report import score_dir, table
 
-    result = score_dir(args.pred_dir, _glue_source(args), _tasks(args), args.suite)
+    result = score_dir(args.pred_dir, _glue_source(args), _tasks(args), _suite(args))
     print(json.dumps(result, indent=1) if args.json else table([result]))
     return 0
 
@@ -143,7 +156,7 @@ def cmd_glue_report(args) -> int:
     from nlplab.glue.report import load_run, table, to_html
 
     source = _glue_source(args)
-    results = [load_run(r, source, _tasks(args), args.suite) for r in args.runs]
+    results = [load_run(r, source, _tasks(args), _suite(args)) for r in args.runs]
     print(table(results))
     if args.html:
         from nlplab import io
@@ -167,7 +180,7 @@ def cmd_glue_baseline(args) -> int:
         raise NlplabError("a baseline fits on --train and predicts --dev and/or --test; give at least one of them")
     source = _glue_source(args)
     io.check_folder(args.output, [getattr(args, k, None) for k in ("data_dir", "train", "dev", "test")])
-    info = baselines.run(args.kind, source, args.output, _tasks(args), args.suite)
+    info = baselines.run(args.kind, source, args.output, _tasks(args), _suite(args))
     if any(Path(args.output).glob("*.dev.tsv")):
         result = score_dir(args.output, source, list(info["tasks"]))
         write_atomic(Path(args.output) / "metrics.json", json.dumps(result, indent=1) + "\n")
