@@ -24,17 +24,25 @@ stages keep theirs in `nlplab/subword/commands.py` and `nlplab/glue/commands.py`
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from nlplab import NlplabError, __version__, config
-from nlplab import serve as serve_commands
-from nlplab.corpus import commands as corpus_commands
-from nlplab.finetune import commands as finetune_commands
-from nlplab.glue import commands as glue_commands
-from nlplab.lm import commands as lm_commands
-from nlplab.report import commands as report_commands
-from nlplab.subword import commands as subword_commands
-from nlplab.sweep import commands as sweep_commands
+
+# command -> the module whose add_commands(sub) adds its parser, in data-flow order. Only
+# the command named on the command line is imported (all of them for `nlplab --help` or a
+# misspelt name): a stage pulls in its libraries (torch, transformers, tokenizers, ...) and
+# `nlplab preprocess` or `nlplab --version` must not wait for them (issue 21).
+STAGES = {
+    "corpus": "nlplab.corpus.commands",
+    "subword": "nlplab.subword.commands",
+    "glue": "nlplab.glue.commands",
+    "lm": "nlplab.lm.commands",
+    "finetune": "nlplab.finetune.commands",
+    "report": "nlplab.report.commands",
+    "sweep": "nlplab.sweep.commands",
+    "serve": "nlplab.serve",
+}
 
 # Defaults that differ per sub-command: `clean` only cleans, `tokenize` only tokenizes.
 STAGE_DEFAULTS = {
@@ -57,22 +65,26 @@ def _add_preprocess(sub, name: str, help_: str):
     p.set_defaults(func=cmd_preprocess, stage=name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_stages(sub, names) -> None:
+    for name in names:
+        importlib.import_module(STAGES[name]).add_commands(sub)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with argv: of the commands argv can reach."""
+    named = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
     parser = argparse.ArgumentParser(prog="nlplab", description="Korean/English NLP preprocessing and language-model lab")
     parser.add_argument("--version", action="version", version=f"nlplab {__version__}")
+    if named is None and argv and len(argv[0]) > 2 and "--version".startswith(argv[0]):  # it exits before any command
+        return parser
+    # --help or no command: list them all; a built-in command needs none (a misspelt one gets them all below)
+    stages = [named] if named in STAGES else list(STAGES) if named is None else []
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_preprocess(sub, "preprocess", "clean, tokenize and filter a file (txt/tsv/csv/jsonl), streamed and in parallel")
     _add_preprocess(sub, "clean", "only clean: normalize, strip HTML/URLs/emoji, squeeze repeats")
     _add_preprocess(sub, "tokenize", "only tokenize (NLTK, KoNLPy, Mecab, Kiwi)")
 
-    corpus_commands.add_commands(sub)
-    subword_commands.add_commands(sub)
-    glue_commands.add_commands(sub)
-    lm_commands.add_commands(sub)
-    finetune_commands.add_commands(sub)
-    report_commands.add_commands(sub)
-    sweep_commands.add_commands(sub)
-    serve_commands.add_commands(sub)
+    _add_stages(sub, stages)
 
     p = sub.add_parser("stopwords", help="print the active stopword list and its size")
     p.add_argument("--lang", required=True, choices=["ko", "en"])
@@ -96,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/demo", help="folder for the preprocessed sample files")
     p.add_argument("--lines", type=int, default=4, help="sample lines to show per language")
     p.set_defaults(func=cmd_demo)
+    if named is not None and named not in sub.choices:  # a misspelt command: the error lists them all
+        _add_stages(sub, [s for s in STAGES if s not in stages])
     return parser
 
 
@@ -171,8 +185,9 @@ def cmd_demo(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given, for manifests
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    args.argv = argv  # the command as given, for manifests
     name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
     try:
         return args.func(args)

@@ -11,6 +11,14 @@ checkpoint.py (the run folder), commands.py (the CLI).
 """
 
 from nlplab.lm.config import LMConfig
-from nlplab.lm.model import BiLM, BiLMConfig
 
 __all__ = ["LMConfig", "BiLM", "BiLMConfig"]
+
+
+def __getattr__(name):
+    # model.py imports torch (~1 s); `nlplab lm --help` and every other command must not pay it (issue 21)
+    if name in ("BiLM", "BiLMConfig"):
+        from nlplab.lm import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,86 @@
+"""The CLI starts without the heavy stages (issue 21): building the parser and running
+`preprocess` import no torch, transformers or datasets, in the parent or in its workers."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nlplab import cli
+
+HEAVY = ("torch", "transformers", "datasets")
+
+# A stand-in for each heavy library, first on the path: importing it anywhere (the CLI, a
+# forked or spawned worker) logs the name and fails, so a guarded `try: import` shows too.
+BLOCKER = ("import os\nwith open(os.environ['NLPLAB_IMPORT_LOG'], 'a') as f:\n    f.write(__name__ + '\\n')\n"
+           "raise ImportError(__name__ + ' must not be imported here (issue 21)')\n")
+
+SCRIPT = """
+import json, sys
+from nlplab import cli, parallel
+start, argv = sys.argv[1], sys.argv[2:]
+if start != "default":
+    parallel.start_method = lambda: start
+code = cli.main(argv)
+print(json.dumps({"code": code, "modules": sorted(m for m in sys.modules if m.split(".")[0] in %r)}))
+""" % (HEAVY + ("nlplab",),)
+
+
+def run_blocked(tmp_path, start: str, *args) -> tuple[dict, list[str]]:
+    blocked = tmp_path / "blocked"
+    for name in HEAVY:
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(BLOCKER, encoding="utf-8")
+    log = tmp_path / "imports.log"
+    log.touch()
+    env = {**os.environ, "PYTHONPATH": str(blocked), "NLPLAB_IMPORT_LOG": str(log)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, start, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), log.read_text(encoding="utf-8").split()
+
+
+@pytest.mark.parametrize("start", ["default", "spawn"])
+def test_preprocess_imports_no_torch(tmp_path, start):
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"아버지가 방에 들어가신다 {i}\n" for i in range(40)), encoding="utf-8")
+    out = tmp_path / "out.txt"
+    result, imported = run_blocked(tmp_path, start, "preprocess", src, "-o", out, "--lang", "ko", "--tokenizer",
+                                   "mecab", "--workers", "2", "--chunk-bytes", "64", "--no-progress")
+    assert result["code"] == 0 and imported == []
+    assert not [m for m in result["modules"] if m.split(".")[0] in HEAVY]
+    assert out.read_text(encoding="utf-8").splitlines()[3] == "아버지 가 방 에 들어가 신다 3"
+
+
+def test_tokenize_text_and_version_import_only_what_they_run(tmp_path, capsys):
+    result, imported = run_blocked(tmp_path, "default", "tokenize", "--text", "아버지가 방에 들어가신다",
+                                   "--tokenizer", "mecab")
+    assert result["code"] == 0 and imported == []
+    assert not [m for m in result["modules"] if m.startswith(tuple(cli.STAGES.values()))]  # no other stage's parser
+    with pytest.raises(SystemExit):  # --version builds no sub-command at all
+        cli.main(["--version"])
+    assert capsys.readouterr().out.strip() == f"nlplab {cli.__version__}"
+    assert "COMMAND" not in cli.build_parser(["--version"]).format_usage()
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    listed = capsys.readouterr().out
+    full = cli.build_parser()._subparsers._group_actions[0].choices
+    assert set(cli.STAGES) < set(full) and {"preprocess", "clean", "tokenize", "stopwords", "demo"} < set(full)
+    for name in full:
+        assert f"\n    {name} " in listed or f"\n    {name}\n" in listed, name
+
+
+def test_a_stage_builds_only_its_own_parser_and_a_typo_lists_them_all(capsys):
+    choices = cli.build_parser(["lm", "train", "--help"])._subparsers._group_actions[0].choices
+    assert "lm" in choices and not set(cli.STAGES) - {"lm"} & set(choices)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["finetun"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'finetun'" in err and all(f"'{name}'" in err for name in cli.STAGES)
