@@ -37,6 +37,7 @@ STAGES = {
     "corpus": "nlplab.corpus.commands",
     "subword": "nlplab.subword.commands",
     "glue": "nlplab.glue.commands",
+    "ko": "nlplab.glue.commands",  # adds both glue and ko
     "lm": "nlplab.lm.commands",
     "finetune": "nlplab.finetune.commands",
     "report": "nlplab.report.commands",
@@ -65,9 +66,9 @@ def _add_preprocess(sub, name: str, help_: str):
     p.set_defaults(func=cmd_preprocess, stage=name)
 
 
-def _add_stages(sub, names) -> None:
-    for name in names:
-        importlib.import_module(STAGES[name]).add_commands(sub)
+def _add_stages(sub, modules) -> None:
+    for module in dict.fromkeys(modules):  # once each, in order
+        importlib.import_module(module).add_commands(sub)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -78,7 +79,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     if named is None and argv and len(argv[0]) > 2 and "--version".startswith(argv[0]):  # it exits before any command
         return parser
     # --help or no command: list them all; a built-in command needs none (a misspelt one gets them all below)
-    stages = [named] if named in STAGES else list(STAGES) if named is None else []
+    stages = [STAGES[named]] if named in STAGES else list(STAGES.values()) if named is None else []
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_preprocess(sub, "preprocess", "clean, tokenize and filter a file (txt/tsv/csv/jsonl), streamed and in parallel")
     _add_preprocess(sub, "clean", "only clean: normalize, strip HTML/URLs/emoji, squeeze repeats")
@@ -109,7 +110,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--lines", type=int, default=4, help="sample lines to show per language")
     p.set_defaults(func=cmd_demo)
     if named is not None and named not in sub.choices:  # a misspelt command: the error lists them all
-        _add_stages(sub, [s for s in STAGES if s not in stages])
+        _add_stages(sub, [m for m in STAGES.values() if m not in stages])
     return parser
 
 
