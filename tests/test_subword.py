@@ -226,6 +226,157 @@ def test_bad_input(tmp_path, capsys):
                      "--character-coverage must be in (0, 1], got 2.0")
 
 
+# --- unseen Hangul (issue 20): --fallback byte|jamo|none -------------------------------------
+
+BAT = "밧줄"  # 밧 is nowhere in corpora/ko_sample.txt
+BAT_JAMO = "\u1107\u1161\u11ba줄"  # ᄇ ᅡ ᆺ 줄: the NFD spelling of 밧
+
+
+@pytest.fixture(scope="module")
+def fallbacks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fallback")
+    return {
+        "unigram": build(tmp, "unigram", KO, lang="ko", vocab_size=1200),  # the default: byte
+        "unigram-jamo": build(tmp, "unigram-jamo", KO, lang="ko", vocab_size=1200, fallback="jamo"),
+        "bpe-jamo": build(tmp, "bpe-jamo", KO, lang="ko", model="bpe", vocab_size=1200, fallback="jamo"),
+        "unigram-none": build(tmp, "unigram-none", KO, lang="ko", vocab_size=1200, fallback="none"),
+        "wordpiece": build(tmp, "wordpiece", KO, lang="ko", model="wordpiece", vocab_size=2000),  # the default: jamo
+    }
+
+
+def test_unseen_syllable_is_bytes_by_default(fallbacks):
+    from transformers import AutoTokenizer
+
+    assert "밧" not in KO.read_text(encoding="utf-8")
+    tok = fallbacks["unigram"]
+    assert tok.meta["fallback"] == tok.fallback == "byte" and tok.meta["notes"] == []
+    assert tok.pieces(BAT) == ["▁", "<0xEB>", "<0xB0>", "<0xA7>", "줄"]  # 밧 is EB B0 A7 in UTF-8
+    assert tok.unk_id not in tok.encode(BAT) and tok.decode(tok.encode(BAT)) == BAT
+    hf = AutoTokenizer.from_pretrained(str(tok.folder))
+    assert hf(BAT, add_special_tokens=False)["input_ids"] == tok.encode(BAT)
+    assert hf.decode(tok.encode(BAT)) == BAT
+    none = fallbacks["unigram-none"]
+    assert none.fallback == "none" and none.encode(BAT)[1] == none.unk_id == 1  # the issue: 밧 was [UNK]
+
+
+def test_jamo_fallback_spells_an_unseen_syllable_out(fallbacks):
+    from transformers import AutoTokenizer
+
+    for name in ("unigram-jamo", "bpe-jamo"):
+        tok = fallbacks[name]
+        assert tok.meta["fallback"] == "jamo"
+        assert tok.pieces(BAT) == ["▁", "ᄇ", "ᅡ", "ᆺ", "줄"], name
+        assert tok.decode(tok.encode(BAT)) == tok.normalized(BAT) == BAT  # composed back (NFC)
+        # other missing characters are bytes: ä is C3 A4
+        assert tok.pieces("ä") == ["▁", "<0xC3>", "<0xA4>"] and tok.decode(tok.encode("ä")) == "ä"
+        hf = AutoTokenizer.from_pretrained(str(tok.folder))
+        assert hf(BAT, add_special_tokens=False)["input_ids"] == tok.encode(BAT)
+        assert hf.decode(tok.encode(BAT)) == BAT_JAMO  # AutoTokenizer leaves the jamo: NFC composes them
+        # decomposed input: the NFC rule ᄇ ᅡ -> 바 applies first, still no [UNK]
+        assert tok.pieces(BAT_JAMO) == ["▁", "바", "ᆺ", "줄"] and tok.decode(tok.encode(BAT_JAMO)) == BAT
+
+
+def test_wordpiece_jamo_fallback(fallbacks):
+    from transformers import AutoTokenizer
+
+    tok = fallbacks["wordpiece"]
+    assert tok.fallback == "jamo" and tok.vocab_size == 2000
+    assert tok.pieces(BAT) == ["ᄇ", "##ᅡ", "##ᆺ", "##줄"] and tok.decode(tok.encode(BAT)) == BAT
+    # Q and ü are not in the corpus: the ASCII and Latin-1 alphabet (HF's trainer may merge the rest differently)
+    assert tok.pieces("IQ") == ["I", "##Q"] and "##ü" in tok.pieces("Müller") and tok.unk_id not in tok.encode("Müller")
+    assert tok.pieces("IQ 😀") == ["I", "##Q", "[UNK]"]  # no byte pieces in WordPiece: an emoji stays [UNK]
+    hf = AutoTokenizer.from_pretrained(str(tok.folder))
+    texts = ["밧줄을 잡아", "IQ 120의 Müller", "재밌어요 ㅋㅋ"]
+    assert [hf(t, add_special_tokens=False)["input_ids"] for t in texts] == tok.encode_batch(texts)
+
+
+def test_every_hangul_syllable_encodes_without_unk(fallbacks):
+    from nlplab.subword.fallback import SYLLABLES
+
+    assert len(SYLLABLES) == 11172
+    for name, tok in fallbacks.items():
+        if name == "unigram-none":
+            continue
+        # alone (word-initial) and inside a word (WordPiece's ##-continuation)
+        for texts in (SYLLABLES, ["가" + s for s in SYLLABLES]):
+            ids = tok.encode_batch(texts)
+            assert not [t for t, i in zip(texts, ids) if tok.unk_id in i], name
+            assert [tok.decode(i) for i in ids] == texts, name
+
+
+HANGUL_TEXT = st.text(st.sampled_from([chr(c) for c in range(0xAC00, 0xD7A4, 7)] + [" ", "a", "!", "ㅋ"]), max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(HANGUL_TEXT)
+def test_korean_roundtrip_without_unk(fallbacks, text):
+    for name in ("unigram", "unigram-jamo", "bpe-jamo"):
+        tok = fallbacks[name]
+        ids = tok.encode(text)
+        assert tok.unk_id not in ids, name
+        assert tok.decode(ids) == tok.normalized(text) == " ".join(text.split()), name
+
+
+def test_fallback_options(tmp_path, capsys):
+    assert SubwordConfig(corpus=["x"], output="o", lang="en").fallback == "none"
+    assert SubwordConfig(corpus=["x"], output="o", lang="en", byte_fallback=True).fallback == "byte"
+    assert SubwordConfig(corpus=["x"], output="o", lang="ko", model="bytelevel-bpe").fallback == "none"
+    assert SubwordConfig(corpus=["x"], output="o", lang="ko", model="bpe", engine="tokenizers").fallback == "none"
+    assert SubwordConfig(corpus=["x"], output="o", lang="ko", model="char").fallback == "byte"
+    base = ["subword", "train", KO, "-o", tmp_path / "v"]
+    assert_cli_error(capsys, [*base, "--lang", "en", "--fallback", "jamo"], "--fallback jamo spells Hangul syllables out")
+    assert_cli_error(capsys, [*base, "--lang", "ko", "--model", "bytelevel-bpe", "--fallback", "byte"], "drop --fallback")
+    assert_cli_error(capsys, [*base, "--lang", "ko", "--model", "wordpiece", "--fallback", "byte"], "no byte pieces")
+    assert_cli_error(capsys, [*base, "--lang", "ko", "--byte-fallback", "--fallback", "jamo"], "disagree")
+    # a vocabulary too small for the bytes: explicit --fallback byte is an error, the default steps back
+    assert_cli_error(capsys, ["subword", "train", KO_TSV, "--column", "document", "-o", tmp_path / "v", "--lang", "ko",
+                              "--vocab-size", "600", "--fallback", "byte"],
+                     "--vocab-size 600 is too small", "(256 of them --fallback byte's bytes)", "or --fallback none")
+    code, _, err = run_cli("subword", "train", KO_TSV, "--column", "document", "-o", tmp_path / "v", "--lang", "ko",
+                           "--vocab-size", "600", "--no-progress", capsys=capsys)
+    assert code == 0, err
+    assert ("note: --vocab-size 600 has no room for the byte pieces of --fallback byte next to the corpus' characters: "
+            "trained with --fallback none, so characters it lacks become [UNK]") in err
+    assert SubwordTokenizer(tmp_path / "v").fallback == "none"
+
+
+def test_folders_from_before_fallback_read_their_byte_fallback(fallbacks, tmp_path):
+    import shutil
+
+    for name, old in (("unigram", "byte"), ("unigram-none", "none")):
+        folder = shutil.copytree(fallbacks[name].folder, tmp_path / name)
+        meta = json.loads((folder / "nlplab_subword.json").read_text(encoding="utf-8"))
+        del meta["fallback"]
+        meta["config"].pop("fallback")
+        meta["config"]["byte_fallback"] = old == "byte"
+        (folder / "nlplab_subword.json").write_text(json.dumps(meta), encoding="utf-8")
+        assert SubwordTokenizer(folder).fallback == old
+
+
+def korsts_dev(shared):
+    rows = [r.split("\t") for r in (shared / "korsts/sts-dev.tsv").read_text(encoding="utf-8").splitlines()]
+    assert rows[0][5:] == ["sentence1", "sentence2"]
+    return [r[5] for r in rows[1:]] + [r[6] for r in rows[1:]]
+
+
+@pytest.mark.slow
+def test_korean_defaults_never_unk_on_korsts(tmp_path, shared):
+    """News comments -> the default Korean unigram 8k (byte fallback): no [UNK], exact round
+    trips and AutoTokenizer's ids on all 3,000 KorSTS dev sentences (6.1% had an [UNK] before)."""
+    from transformers import AutoTokenizer
+
+    texts = korsts_dev(shared)
+    assert len(texts) == 3000
+    tok = build(tmp_path, "ko-8k", shared / "ko-text/unlabeled_comments_5.txt", lang="ko", vocab_size=8000)
+    assert tok.fallback == "byte" and tok.vocab_size == 8000
+    ids = tok.encode_batch(texts)
+    assert sum(tok.unk_id in i for i in ids) == 0
+    assert [tok.decode(i) for i in ids] == [tok.normalized(t) for t in texts]
+    hf = AutoTokenizer.from_pretrained(str(tok.folder))
+    assert [hf(t, add_special_tokens=False)["input_ids"] for t in texts] == ids
+    assert [hf.decode(i) for i in ids] == [tok.normalized(t) for t in texts]
+
+
 def test_missing_pretokenizer(tmp_path, monkeypatch):
     import sys
 

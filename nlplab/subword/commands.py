@@ -61,6 +61,8 @@ def cmd_subword_train(args) -> int:
     c = meta["corpus"]
     print(f"{cfg.output}: {meta['kind']} ({meta['engine']}) vocabulary of {meta['vocab_size']:,} from {c['texts']:,} texts "
           f"({c['blank_rows_left_out']:,} blank rows left out) in {meta['seconds']['train']:.1f}s", file=sys.stderr)
+    for note in meta["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     if meta["vocab_size"] < cfg.vocab_size:
         print(f"note: the corpus supports only {meta['vocab_size']:,} of the {cfg.vocab_size:,} entries asked for", file=sys.stderr)
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
+from nlplab.subword import fallback
 from nlplab.subword.spm import MODEL_FILE, read_proto
 
 HF_FILE = "tokenizer.json"
@@ -18,21 +19,26 @@ def _unicode_normalizer(cfg):
     return normalizers.NFC() if cfg.lang == "ko" else normalizers.NFKC()
 
 
+def _wordpiece_normalizers(cfg) -> list:
+    # BERT's recipe; accents are stripped only for English uncased (stripping decomposes Hangul).
+    return [normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                       strip_accents=cfg.lowercase and cfg.lang == "en", lowercase=cfg.lowercase),
+            _unicode_normalizer(cfg)]
+
+
 def build_pipeline(cfg) -> tuple[Tokenizer, object]:
     """An untrained tokenizer and its trainer for the tokenizers engine."""
     specials = cfg.specials()
     if cfg.model == "wordpiece":
-        # BERT's recipe; accents are stripped only for English uncased (stripping decomposes Hangul).
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.Sequence([
-            normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                       strip_accents=cfg.lowercase and cfg.lang == "en", lowercase=cfg.lowercase),
-            _unicode_normalizer(cfg),
-        ])
+        tok.normalizer = normalizers.Sequence(_wordpiece_normalizers(cfg))
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece(prefix="##")
+        # jamo fallback: its alphabet word-initially from the start; ## forms after training
+        alphabet = [p for p in fallback.wordpiece_alphabet() if not p.startswith("##")] if cfg.fallback == "jamo" else []
         trainer = trainers.WordPieceTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
-                                            special_tokens=specials, continuing_subword_prefix="##")
+                                            special_tokens=specials, continuing_subword_prefix="##",
+                                            initial_alphabet=alphabet)
     elif cfg.model == "bpe":
         tok = Tokenizer(models.BPE(unk_token="[UNK]", fuse_unk=True))
         steps = [_unicode_normalizer(cfg)] + ([normalizers.Lowercase()] if cfg.lowercase else [])
@@ -54,7 +60,33 @@ def build_pipeline(cfg) -> tuple[Tokenizer, object]:
 def train_hf(cfg, files: list[str], out_dir: Path) -> None:
     tok, trainer = build_pipeline(cfg)
     tok.train(files, trainer)
+    if cfg.fallback == "jamo":
+        wordpiece_jamo_fallback(tok, cfg, out_dir)
     tok.save(str(out_dir / HF_FILE))
+
+
+def wordpiece_jamo_fallback(tok: Tokenizer, cfg, tmp: Path) -> int:
+    """Put the fallback alphabet in the trained WordPiece vocabulary (in place of its last,
+    rarest merges, so the size stays) and spell syllables it cannot encode as jamo with a
+    Precompiled normalizer after NFC. Returns the number of syllables spelled out."""
+    vocab = tok.get_vocab(with_added_tokens=False)
+    need = fallback.wordpiece_needs(vocab)
+    keep = set(fallback.wordpiece_alphabet()) | set(cfg.specials())
+    drop = min(len(need), max(0, len(vocab) + len(need) - cfg.vocab_size))
+    order = sorted(vocab, key=vocab.get)
+    for i in range(len(order) - 1, -1, -1):
+        if drop == 0:
+            break
+        if order[i] not in keep and len(order[i].removeprefix("##")) > 1:  # a merge, never a character
+            del order[i]
+            drop -= 1
+    order += need
+    vocab = {p: i for i, p in enumerate(order)}
+    tok.model = models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##")
+    missing = fallback.wordpiece_missing(vocab)
+    charsmap = fallback.compile_charsmap(fallback.spell_out_rules(missing), tmp)
+    tok.normalizer = normalizers.Sequence(_wordpiece_normalizers(cfg) + [normalizers.Precompiled(charsmap)])
+    return len(missing)
 
 
 def from_spm(model_path: Path) -> Tokenizer:

@@ -12,6 +12,7 @@ call Mecab): with a morpheme-aware folder, give AutoTokenizer pre-split text.
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,6 +43,8 @@ class SubwordTokenizer:
             self.sp = spm.SentencePieceProcessor(model_file=str(folder / MODEL_FILE))
         self.prepare = prepare_fn(SimpleNamespace(lang=self.meta["lang"], pretokenize=self.meta["pretokenize"],
                                                   clean=self.meta["clean"]))
+        config = self.meta.get("config", {})  # folders from before --fallback: byte or none
+        self.fallback = self.meta.get("fallback") or ("byte" if config.get("byte_fallback") else "none")
         self.unk_id = self.hf.token_to_id("[UNK]")
         self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
 
@@ -72,9 +75,13 @@ class SubwordTokenizer:
         return self.pieces_batch([text])[0]
 
     def decode(self, ids: list[int]) -> str:
-        if self.sp is not None:
-            return self.sp.decode(ids)
-        return self.hf.decode(ids, skip_special_tokens=True)
+        text = self.sp.decode(ids) if self.sp is not None else self.hf.decode(ids, skip_special_tokens=True)
+        return self._compose(text)
+
+    def _compose(self, text: str) -> str:
+        # jamo fallback: the model spells a syllable it lacks as conjoining jamo (ᄇ ᅡ ᆺ); NFC
+        # gives the syllable back (밧). AutoTokenizer.decode leaves the jamo, which render alike.
+        return unicodedata.normalize("NFC", text) if self.fallback == "jamo" else text
 
     def piece_ids(self, pieces: list[str]) -> list[int]:
         ids = [self.hf.token_to_id(p) for p in pieces]
@@ -82,11 +89,12 @@ class SubwordTokenizer:
 
     def normalized(self, text: str) -> str:
         """The text as the subword model sees it (after nlplab's preparation and the
-        tokenizer's own normalizer)."""
+        tokenizer's own normalizer), jamo fallback composed back as `decode` does:
+        `decode(encode(x)) == normalized(x)` whenever x encodes without [UNK]."""
         text = self.prepare(text) if self.prepare else text
         if self.sp is not None:  # SentencePiece's own normalizer (HF's Precompiled differs on rare characters)
-            return self.sp.normalize(text).replace("▁", " ").strip()
-        return self.hf.normalizer.normalize_str(text) if self.hf.normalizer else text
+            return self._compose(self.sp.normalize(text).replace("▁", " ").strip())
+        return self._compose(self.hf.normalizer.normalize_str(text) if self.hf.normalizer else text)
 
     def vocab_chars(self) -> set[str] | None:
         """Characters the vocabulary holds (None for byte-level models, which cover all)."""

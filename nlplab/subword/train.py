@@ -31,6 +31,7 @@ from nlplab.compressed import compression
 from nlplab.config import opt
 from nlplab.preprocess import PreprocessConfig, Preprocessor
 from nlplab.progress import Progress
+from nlplab.subword.fallback import FALLBACKS
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4 in every vocabulary
 MODELS = ("unigram", "bpe", "char", "wordpiece", "bytelevel-bpe")
@@ -57,7 +58,10 @@ class SubwordConfig:
     special_tokens: str = opt("", "extra special tokens after BERT's [PAD] [UNK] [CLS] [SEP] [MASK], comma-separated")
     character_coverage: float = opt(None, "SentencePiece character coverage (default: 0.9995 for ko, 1.0 for en)")
     input_sentence_size: int = opt(2_000_000, "SentencePiece samples at most this many sentences from big corpora (0: all)")
-    byte_fallback: bool = opt(False, "SentencePiece: encode unknown characters as UTF-8 bytes instead of [UNK]")
+    fallback: str = opt(None, "a character the vocabulary lacks becomes: byte (its UTF-8 bytes), jamo (a Hangul syllable "
+                        "its conjoining jamo, other characters bytes), none ([UNK]); default: byte for --lang ko "
+                        "SentencePiece, jamo for --lang ko wordpiece, none otherwise", choices=list(FALLBACKS))
+    byte_fallback: bool = opt(False, "same as --fallback byte")
     lowercase: bool = opt(False, "lower-case in the tokenizer's normalizer (uncased vocabulary)")
     min_frequency: int = opt(2, "tokenizers engine: minimum pair frequency for a merge")
     threads: int = opt(os.cpu_count() or 1, "training threads")
@@ -80,6 +84,8 @@ class SubwordConfig:
             raise NlplabError(f"--model {self.model} trains with tokenizers; drop --engine sentencepiece")
         if self.engine == "tokenizers" and self.model in ("unigram", "char"):
             raise NlplabError(f"--model {self.model} trains with sentencepiece; drop --engine tokenizers")
+        self.fallback_defaulted = self.fallback is None and not self.byte_fallback  # not a field: not saved
+        self.fallback = self._fallback()
         if self.character_coverage is None:
             self.character_coverage = 0.9995 if self.lang == "ko" else 1.0
         if not 0 < self.character_coverage <= 1:
@@ -95,6 +101,36 @@ class SubwordConfig:
         n_special = len(self.specials())
         if self.vocab_size <= n_special + 1:
             raise NlplabError(f"--vocab-size {self.vocab_size} leaves no room next to {n_special} special tokens")
+
+    def _fallback(self) -> str:
+        fallback = self.fallback
+        if self.byte_fallback:
+            if fallback not in (None, "byte"):
+                raise NlplabError(f"--byte-fallback and --fallback {fallback} disagree; give one of them")
+            fallback = "byte"
+        if fallback is None:
+            # Korean: an 8k vocabulary lacks most of the 11,172 syllables and other text holds
+            # them (KorSTS dev against news comments: [UNK] in 6.1% of sentences). SentencePiece
+            # gets byte, not jamo: both reach 0 [UNK] and exact round trips at the same
+            # fertility (unigram 2.507 vs 2.507, bpe 2.365 vs 2.370 pieces/eojeol), but jamo
+            # needs the 256 bytes as well for Q, ä, $ (67 more entries), AutoTokenizer.decode
+            # gives its jamo uncomposed, and it rewrites the trained model's normalizer
+            # (BENCHMARKS.md, "Unseen Hangul (issue 20)"). WordPiece holds no bytes: jamo.
+            if self.lang != "ko" or self.model == "bytelevel-bpe" or (self.engine, self.model) == ("tokenizers", "bpe"):
+                return "none"
+            return "jamo" if self.model == "wordpiece" else "byte"
+        if fallback == "none":
+            return "none"
+        if self.model == "bytelevel-bpe":
+            raise NlplabError("--model bytelevel-bpe encodes every character as bytes already; drop --fallback")
+        if self.engine == "tokenizers" and self.model == "bpe":
+            raise NlplabError(f"--fallback {fallback} is for SentencePiece models and wordpiece; "
+                              "drop --engine tokenizers, or use --model bytelevel-bpe")
+        if fallback == "jamo" and self.lang != "ko":
+            raise NlplabError("--fallback jamo spells Hangul syllables out for --lang ko; for --lang en use byte or none")
+        if fallback == "byte" and self.model == "wordpiece":
+            raise NlplabError("--model wordpiece has no byte pieces; use --fallback jamo (--lang ko) or none")
+        return fallback
 
     def _extra_tokens(self) -> list[str]:
         return [t.strip() for t in self.special_tokens.split(",") if t.strip()]
@@ -204,11 +240,12 @@ def train(cfg: SubwordConfig, argv: list[str] | None = None, progress: bool | No
         if cfg.engine == "sentencepiece":
             from nlplab.subword.spm import train_spm
 
-            train_spm(cfg, files, tmp)
+            notes = [n for n in [train_spm(cfg, files, tmp)] if n]
         else:
             from nlplab.subword.hf import train_hf
 
             train_hf(cfg, files, tmp)
+            notes = []
         t2 = time.perf_counter()
         (tmp / "corpus.txt").unlink(missing_ok=True)
         from nlplab.subword.hf import save_for_transformers
@@ -217,8 +254,8 @@ def train(cfg: SubwordConfig, argv: list[str] | None = None, progress: bool | No
         meta = {
             "nlplab_version": __version__, "kind": cfg.model, "engine": cfg.engine,
             "vocab_size": vocab_size, "vocab_size_requested": cfg.vocab_size, "lang": cfg.lang,
-            "pretokenize": cfg.pretokenize, "clean": cfg.clean, "lowercase": cfg.lowercase,
-            "special_tokens": cfg.specials(), "corpus": {"files": [os.path.abspath(p) for p in cfg.corpus], **corpus},
+            "pretokenize": cfg.pretokenize, "clean": cfg.clean, "lowercase": cfg.lowercase, "fallback": cfg.fallback,
+            "notes": notes, "special_tokens": cfg.specials(), "corpus": {"files": [os.path.abspath(p) for p in cfg.corpus], **corpus},
             "seconds": {"prepare": round(t1 - t0, 3), "train": round(t2 - t1, 3)},
             "command": "nlplab " + " ".join(argv if argv is not None else sys.argv[1:]),
             "config": asdict(cfg),
@@ -241,9 +278,11 @@ def vocab_too_big(message: str, cfg: SubwordConfig) -> NlplabError | None:
     """SentencePiece's vocabulary-size errors as one line that says what size works."""
     small = _TOO_SMALL.search(message)
     if small:
+        fallback = f" (256 of them --fallback {cfg.fallback}'s bytes)" if cfg.fallback != "none" else ""
         return NlplabError(f"--vocab-size {cfg.vocab_size} is too small: covering {100 * cfg.character_coverage:g}% of the "
-                           f"characters of {', '.join(cfg.corpus)} takes {small.group(2)} pieces; pass --vocab-size "
-                           f"{int(small.group(2)) + 1} or more, or a lower --character-coverage")
+                           f"characters of {', '.join(cfg.corpus)} takes {small.group(2)} pieces{fallback}; pass --vocab-size "
+                           f"{int(small.group(2)) + 1} or more, or a lower --character-coverage"
+                           + (", or --fallback none" if fallback else ""))
     m = _TOO_BIG.search(message)
     if not m:
         return None
