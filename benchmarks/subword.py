@@ -59,6 +59,7 @@ def direct_train(kind: str, lang: str, vocab: int, corpus: Path, out: Path):
             input=str(corpus), model_prefix=str(out / "spm"), model_type=kind, vocab_size=vocab,
             character_coverage=0.9995 if lang == "ko" else 1.0, input_sentence_size=2_000_000,
             shuffle_input_sentence=True, num_threads=os.cpu_count(), pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+            byte_fallback=lang == "ko",  # nlplab's Korean default since issue 20 (--fallback byte)
             pad_piece="[PAD]", unk_piece="[UNK]", bos_piece="[CLS]", eos_piece="[SEP]",
             user_defined_symbols=["[MASK]"], minloglevel=2,
             **({"normalization_rule_tsv": str(write_nfc_rules(out / "nfc.tsv"))} if lang == "ko" else {}))
@@ -66,7 +67,7 @@ def direct_train(kind: str, lang: str, vocab: int, corpus: Path, out: Path):
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    if kind == "wordpiece":
+    if kind == "wordpiece":  # Korean: nlplab adds its jamo fallback after training (issue 20), not done here
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.Sequence([
             normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False),

@@ -13,7 +13,8 @@ WordPiece's decoder moves around punctuation), AutoTokenizer ids != ours, fertil
 (pieces per eojeol = white-space word of the raw sentence), fallback pieces (bytes, jamo)
 per 1k, Hangul syllables with a piece of their own, train
 time (one run, in-process, what `nlplab subword train` does), encode speed
-(`SubwordTokenizer.encode_batch` on the 3,000 sentences, 10 passes per repeat, median of 3).
+(`SubwordTokenizer.encode_batch` on the 3,000 sentences, 10 passes per round, the variants
+round-robin, median of 3 rounds).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def is_fallback_piece(piece: str) -> bool:
     return (p.startswith("<0x") and p.endswith(">")) or (len(p) == 1 and p in JAMO)
 
 
-def measure(tok, hf, texts: list[str], repeats: int) -> dict:
+def measure(tok, hf, texts: list[str]) -> dict:
     import unicodedata
 
     from nlplab.subword.fallback import SYLLABLES
@@ -60,12 +61,6 @@ def measure(tok, hf, texts: list[str], repeats: int) -> dict:
     hf_text = [unicodedata.normalize("NFC", hf.decode(s, skip_special_tokens=True)) for s in ids]
     fallback = sum(is_fallback_piece(p) for seq in tok.pieces_batch(texts) for p in seq)
     vocab = tok.hf.get_vocab(with_added_tokens=False)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(10):
-            tok.encode_batch(texts)
-        times.append(time.perf_counter() - t)
     return {
         "sentences": len(texts), "pieces": n_pieces, "syllables_in_vocab": sum(s in vocab for s in SYLLABLES),
         "unk_sentences": sum(tok.unk_id in s for s in ids),
@@ -77,8 +72,20 @@ def measure(tok, hf, texts: list[str], repeats: int) -> dict:
         "autotokenizer_decode_failures": sum(d != n for d, n in zip(hf_text, norm)),
         "fertility": n_pieces / sum(len(t.split()) for t in texts),
         "fallback_per_1k": 1000 * fallback / n_pieces,
-        "encode_sent_s": round(10 * len(texts) / statistics.median(times)),
     }
+
+
+def encode_speeds(toks: list, texts: list[str], repeats: int) -> list[int]:
+    """Sentences/s of each tokenizer, timed round-robin (10 passes each per round) so the
+    shared machine's load falls on all alike; median of `repeats` rounds."""
+    times = [[] for _ in toks]
+    for _ in range(repeats):
+        for tok, out in zip(toks, times):
+            t = time.perf_counter()
+            for _ in range(10):
+                tok.encode_batch(texts)
+            out.append(time.perf_counter() - t)
+    return [round(10 * len(texts) / statistics.median(t)) for t in times]
 
 
 def main() -> None:
@@ -94,7 +101,7 @@ def main() -> None:
     from nlplab.subword import SubwordConfig, SubwordTokenizer, train
 
     texts = korsts_dev()
-    rows = []
+    rows, toks = [], []
     tmp = Path(tempfile.mkdtemp(prefix="nlplab-unk-"))
     try:
         for model in args.models.split(","):
@@ -104,20 +111,22 @@ def main() -> None:
                 meta = train(SubwordConfig(corpus=[args.corpus], output=str(out), lang="ko", model=model,
                                            vocab_size=args.vocab_size, fallback=fallback), argv=[], progress=False)
                 train_s = time.perf_counter() - t
-                tok = SubwordTokenizer(out)
+                toks.append(SubwordTokenizer(out))
                 row = {"model": model, "fallback": fallback, "default": SubwordConfig(
                            corpus=["x"], output="x", lang="ko", model=model).fallback == fallback,
                        "vocab_size": meta["vocab_size"], "train_s": round(train_s, 2),
-                       **measure(tok, AutoTokenizer.from_pretrained(str(out)), texts, args.repeats)}
+                       **measure(toks[-1], AutoTokenizer.from_pretrained(str(out)), texts)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-                shutil.rmtree(out)
+        for row, speed in zip(rows, encode_speeds(toks, texts, args.repeats)):
+            row["encode_sent_s"] = speed
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print_table(rows)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine(), "corpus": args.corpus, "eval": "korsts/sts-dev.tsv sentence1+sentence2",
+    corpus = os.path.relpath(args.corpus, ROOT)  # ../shared/data/..., as from the checkout
+    out.write_text(json.dumps({"machine": machine(), "corpus": corpus, "eval": "korsts/sts-dev.tsv sentence1+sentence2",
                                "vocab_size": args.vocab_size, "repeats": args.repeats, "rows": rows}, indent=1),
                    encoding="utf-8")
 

@@ -1,6 +1,6 @@
 """What a vocabulary does with a character it lacks (`--fallback byte|jamo|none`).
 
-An 8k Korean vocabulary holds about 1,700 of the 11,172 Hangul syllables; the rest (밧, 걀,
+An 8k Korean vocabulary holds about 1,500 of the 11,172 Hangul syllables; the rest (밧, 걀,
 잎, 쏜 in KorSTS against a news-comment corpus) used to become [UNK]:
 
 - byte: SentencePiece's byte fallback: any missing character becomes its UTF-8 bytes
