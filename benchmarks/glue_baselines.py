@@ -48,10 +48,10 @@ def table(results: dict[str, dict], seconds: dict[str, dict], part: str = "dev")
         if part == "dev":
             lines.append(f"| {name} | fit + predict, s | " + " | ".join(
                 f"{seconds[k][name]:.1f}" for k in kinds) + " |")
-    for key, label in (("glue", "GLUE score"), ("korean", "Korean score")):
-        if first.get(key) is not None:
-            n = len(first["korean_tasks"]) if key == "korean" else 9
-            lines.append(f"| **{label}** ({n} tasks) | | " + " | ".join(
+    for key, label in (("glue", "GLUE score"), ("korean", "Korean score"), ("average", "average")):
+        if first.get(key) is not None and (key != "average" or first.get("glue") is first.get("korean") is None):
+            n = len(first["korean_tasks"]) if key == "korean" else 9 if key == "glue" else len(first["averaged_tasks"])
+            lines.append(f"| **{label}** ({n} task{'s' * (n != 1)}) | | " + " | ".join(
                 f"**{100 * pick(results[k])[key]:.2f}**" for k in kinds) + " |")
     return "\n".join(lines)
 
