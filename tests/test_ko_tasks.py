@@ -65,8 +65,12 @@ def test_imdb_holds_out_every_tenth_train_review(shared):
     train, dev, test = (src.load("imdb", s) for s in ("train", "dev", "test"))
     assert (len(train), len(dev), len(test)) == (22_500, 2_500, 25_000)
     assert Counter(dev.labels) == {"pos": 1250, "neg": 1250} and Counter(test.labels) == {"pos": 12500, "neg": 12500}
-    assert dev.texts_a[0].startswith("Bromwell High is a cartoon comedy.") and dev.ids[:3] == ["0", "10", "20"]
-    assert "<br /><br />" in dev.texts_a[0] or any("<br />" in t for t in dev.texts_a[:50])  # kept as in the files
+    assert sorted(dev.ids, key=int)[:3] == ["0", "10", "20"]  # every 10th row of the file's train split
+    assert dev.texts_a[dev.ids.index("0")].startswith("Bromwell High is a cartoon comedy.")
+    assert "<br /><br />" in dev.texts_a[dev.ids.index("10")] or any("<br />" in t for t in dev.texts_a[:50])
+    # read in a fixed shuffled order: the first 100 rows of each split hold both labels
+    assert all(set(s.labels[:100]) == {"pos", "neg"} for s in (train, dev, test))
+    assert Glue(shared / "imdb").load("imdb", "dev").ids == dev.ids  # the same order every time
 
 
 # --- the fixture layouts ----------------------------------------------------------------

@@ -26,28 +26,13 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from nlplab import NlplabError, io
 from nlplab.glue.records import read_records
+from nlplab.glue.splits import Split, concat, held_out, shuffled
 from nlplab.glue.tasks import HF_SPLITS, TASKS, Board, Task, task
-
-
-@dataclass
-class Split:
-    task: str
-    name: str
-    ids: list[str]
-    texts_a: list[str]
-    texts_b: list[str] | None  # None for single-sentence tasks
-    labels: list | None  # label strings (classification) or floats (regression); None: unlabelled
-    source: str = ""  # file or hub dataset it came from
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of malformed rows
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 def _field(path, columns: list[str], wanted: str | int, what: str, t: Task) -> int:
@@ -223,9 +208,10 @@ class Glue:
             if self.data_dir is None:
                 self._cache[key] = read_hub(t, split)
             elif t.holdout and split in ("train", "dev"):
-                self._cache[(t.name, "train")], self._cache[(t.name, "dev")] = held_out(self._read(t, "train"), t)
+                train, dev = held_out(self._read(t, "train"), t)
+                self._cache[(t.name, "train")], self._cache[(t.name, "dev")] = shuffled(train, t), shuffled(dev, t)
             else:
-                self._cache[key] = self._read(t, split)
+                self._cache[key] = shuffled(self._read(t, split), t)
         return self._cache[key]
 
     def _read(self, t: Task, split: str) -> Split:
@@ -248,41 +234,6 @@ class Glue:
 
 def splits_of(t: Task) -> list[str]:
     return list(t.files) + (["dev"] if t.holdout and "dev" not in t.files else [])
-
-
-def concat(parts: list[Split]) -> Split:
-    """Several files as one split (KorNLI's MNLI + SNLI train). Row-number ids would repeat,
-    so they become `<file stem>:<row>`."""
-    out = Split(parts[0].task, parts[0].name, [], [], [] if parts[0].texts_b is not None else None,
-                [] if parts[0].labels is not None else None, " + ".join(p.source for p in parts))
-    for p in parts:
-        out.ids += [f"{Path(p.source).name}:{i}" for i in p.ids]
-        out.texts_a += p.texts_a
-        if out.texts_b is not None:
-            out.texts_b += p.texts_b
-        if out.labels is not None:
-            out.labels += p.labels
-        out.skipped += p.skipped
-    return out
-
-
-def held_out(full: Split, t: Task) -> tuple[Split, Split]:
-    """(train, dev) of a task without a dev file: ("last", N) holds out the last N rows
-    (NSMC), ("every", N) every N-th row from the first (IMDB). ids stay the file's."""
-    kind, n = t.holdout
-    if kind == "last":
-        dev = [i >= len(full) - n for i in range(len(full))]
-    else:
-        dev = [i % n == 0 for i in range(len(full))]
-
-    def part(keep: bool, name: str) -> Split:
-        rows = [i for i, d in enumerate(dev) if d == keep]
-        pick = lambda xs: [xs[i] for i in rows] if xs is not None else None  # noqa: E731
-        return Split(full.task, name, pick(full.ids), pick(full.texts_a), pick(full.texts_b), pick(full.labels),
-                     f"{full.source} ({'dev' if keep else 'train: all but dev'}: {'the last' if kind == 'last' else 'every'} "
-                     f"{n:,}{'' if kind == 'last' else 'th'} row{'s' if kind == 'last' else ''})", full.skipped)
-
-    return part(False, "train"), part(True, "dev")
 
 
 class Custom:

@@ -76,6 +76,7 @@ class Task:
     holdout: tuple[str, int] | None = None  # no dev file: dev is ("last", N) or ("every", N) rows of train
     all_train: bool = False  # KorNLI: train is every train file present, not the first found
     origin: str = "the file download_glue_data.py wrote"  # named in errors about the files
+    shuffle: int | None = None  # rows sorted by label (IMDB): read in a fixed order of this seed
 
     @property
     def regression(self) -> bool:
@@ -214,7 +215,9 @@ _HATE = {"files": {"train": ("train.tsv",), "dev": ("dev.tsv",), "test": ("test.
 # IMDB (aclImdb v1.0 as shared/data's reviews.jsonl.gz: split/label/text, <br /> tags kept):
 # no dev set: dev is every 10th train row (rows are sorted by label, so it stays balanced:
 # 1,250 + 1,250), train the other 22,500; test is the labelled 25,000. unsup rows are not
-# read. Rows are keyed by their number within the split (aclImdb ids repeat across labels).
+# read. Rows are keyed by their number within the split (aclImdb ids repeat across labels)
+# and each split is then read in a fixed shuffled order (seed 0), so that the first N rows
+# (--max-train-samples, --max-eval-samples) hold both labels.
 _IMDB = {"files": {"train": ("reviews.jsonl.gz", "reviews.jsonl"), "test": ("reviews.jsonl.gz", "reviews.jsonl")},
          "columns": {s: Columns(None, "text", label="label", where=("split", s)) for s in ("train", "test")}}
 
@@ -239,7 +242,7 @@ KO: dict[str, Task] = {
                     origin="kocohub/korean-hate-speech's file"),
     "IMDB": Task("IMDB", "", ("neg", "pos"), ("neg", "pos"), ("accuracy",), **_IMDB,
                  boards=(Board("IMDB", "dev", "test", 25000),), suite="en", home="imdb", reader="jsonl",
-                 holdout=("every", 10), origin="shared/data's imdb/reviews.jsonl.gz"),
+                 holdout=("every", 10), origin="shared/data's imdb/reviews.jsonl.gz", shuffle=0),
 }
 
 TASKS: dict[str, Task] = {**GLUE, **KO}

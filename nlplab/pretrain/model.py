@@ -58,8 +58,13 @@ def build(objective: str, spec: dict, tokenizer, max_length: int, checkpoint: st
           dropout: float | None = None) -> torch.nn.Module:
     """A fresh model of `spec` (a size preset), or `checkpoint` continued (MLM only: a BERT
     folder, domain-adaptive pretraining)."""
-    from transformers import (BertConfig, BertForMaskedLM, ElectraConfig, ElectraForMaskedLM,
-                              ElectraForPreTraining)
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        ElectraConfig,
+        ElectraForMaskedLM,
+        ElectraForPreTraining,
+    )
 
     if objective == "mlm":
         if checkpoint is not None:
