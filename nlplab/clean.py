@@ -287,10 +287,9 @@ STEPS = {
 }
 
 # The order makes each preset idempotent (preset(preset(x)) == preset(x)):
-# - nfc/nfkc and control run again after html: unescaping makes text they change
-#   (&hellip; -> …, &shy; -> U+00AD), and removing a tag or a ZWSP can bring jamo
-#   together (ᄀ<b>ᅡ). They also run before it: NFKC can make an entity (&#０ -> &#0) and a
-#   ZWSP can hide one (&\u200bamp;).
+# - nfc/nfkc and control run again after html (AGAIN says why; tests/test_clean.py shows a
+#   text that each second run is needed for). They also run before it: NFKC can make an
+#   entity (&#０ -> &#0) and a ZWSP can hide one (&\u200bamp;).
 # - en: lowercase before squeeze (AAAa -> aaaa) and squeeze before url (wwww.x -> www.x).
 #   ko keeps squeeze after url: max_repeat 2 would turn www.x into ww.x.
 PRESETS = {
@@ -305,6 +304,15 @@ PRESETS = {
         "url", "email", "mention", "hashtag", "emoji", "whitespace",
     ],
     "none": [],
+}
+
+
+# Why a preset runs a step a second time, after html; `nlplab serve` shows it on that row.
+_NORMALIZE_AGAIN = "again after html: an unescaped entity (&#xFF21; -> Ａ) or a removed tag (ᄀ<b>ᅡ) leaves text to normalize"
+AGAIN = {
+    "nfc": _NORMALIZE_AGAIN,
+    "nfkc": _NORMALIZE_AGAIN,
+    "control": "again after html: an entity can unescape to a format character (&shy; -> U+00AD)",
 }
 
 
@@ -330,6 +338,12 @@ class Sequence:
     def spec(self) -> list:
         """The steps as plain data (names and non-default options), for config files."""
         return [step_spec(s) for s in self.steps]
+
+
+def why_again(seq: Sequence, i: int) -> str | None:
+    """AGAIN's reason when step i of `seq` ran before in it (a preset's second nfc), else None."""
+    names = [step_name(s) for s in seq.steps]
+    return AGAIN.get(names[i]) if names[i] in names[:i] else None
 
 
 def step_name(step) -> str:

@@ -7,17 +7,20 @@ The page (serve.html, inline CSS/JS, nothing loaded from elsewhere) posts to one
 
     POST /api/analyze {"text": "...", "text_pair": "...", "lang": "auto|en|ko"}
       -> {"lang", "hangul_ratio", "texts": [{"column", "steps", "cleaned", "tokens"}, ...],
-          "prepared", "pieces", "truncated", "prediction": {"label", "name", "probs"} | {"score"}}
+          "model_text", "prepared", "pieces", "truncated", "coverage": {"uncovered", "warning"},
+          "prediction": {"label", "name", "probs"} | {"score"}}
     GET /api/info -> the run: task, labels, whether it takes a pair, the limits
 
 Cleaning (nlplab/clean.py, the preset of the language) and the word/morpheme tokenizers
-(the backends `nlplab demo` shows) run on each text; the model gets the raw text, as
-`nlplab finetune predict` gives it, and its own preparation (inference.Run.prepare).
+(the backends `nlplab demo` shows) run on each text; the model gets the text as in its
+training, as `nlplab finetune predict` gives it: raw, or with the cleaning and pre-split of
+its vocabulary (inference.Run.prepare, recorded in the run's nlplab_subword.json).
 Standard library only (http.server): a demo for one user, not a production server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import signal
@@ -43,7 +46,9 @@ class ServeConfig:
     host: str = opt("127.0.0.1", "address to listen on; 127.0.0.1 keeps the page on this machine, 0.0.0.0 opens it to the network")
     max_chars: int = opt(2000, "longest text accepted per text box, in characters (longer: HTTP 413)")
     tokenizers: str = opt(",".join(BACKENDS["en"] + BACKENDS["ko"]),
-                          "tokenizer backends to show, comma-separated; each runs on text of its own language")
+                          "tokenizer backends to show, comma-separated; each runs on text of its own language. Each "
+                          "one left out saves its memory: kiwi ~480 MB, okt ~360 MB, komoran ~200 MB, nltk ~200 MB "
+                          "(its POS tagger), mecab ~10 MB; okt and komoran load on the first Korean request")
 
 
 # A Korean review often carries Latin words (OST, CG, 4DX): 30% Hangul among the letters is
@@ -54,6 +59,14 @@ _LETTER = regex.compile(r"\p{L}")
 # One warm-up text per language: Okt loads its dictionaries on its first call, not when built.
 WARM_UP = {"en": "Loading the tokenizers.", "ko": "토크나이저를 불러옵니다."}
 DRAIN_LIMIT = 1 << 20  # an over-long body up to this size is read before the 413, so the client sees it
+_SURROGATE = regex.compile(r"[\ud800-\udfff]")  # JSON may escape one alone (\ud800); it is no character
+# A word the vocabulary cannot spell: split into more pieces than characters (NFD jamo, UTF-8
+# bytes), or a word of 2+ letters spelled one piece a letter; a Hangul syllable is a unit a
+# Korean vocabulary may well spell one by one. Most pieces so: the prediction means little.
+UNCOVERED = 0.5
+_SYLLABLE = regex.compile(r"[\uac00-\ud7a3]")
+_LATIN = regex.compile(r"\p{Latin}")
+LANGUAGES = {"en": "English", "ko": "Korean"}
 
 
 class RequestError(Exception):
@@ -67,6 +80,55 @@ class RequestError(Exception):
 def hangul_ratio(text: str) -> float:
     letters = len(_LETTER.findall(text))
     return len(_HANGUL.findall(text)) / letters if letters else 0.0
+
+
+def uncovered(tokenizer, texts: list[str]) -> float:
+    """The share of the pieces of `texts` (as the model gets them, specials left out) that
+    spell a word this vocabulary does not cover: one holding the unknown piece, one split
+    into more pieces than it has characters, or a non-Hangul word of 2+ characters split
+    into one piece per character. A piece that is only a word-start mark (SentencePiece's
+    lone U+2581) is not counted."""
+    bad = total = 0
+    for text in texts:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        words: dict[int, list] = {}
+        for w, (start, end), piece, i in zip(enc.word_ids(), enc["offset_mapping"], enc.tokens(), enc["input_ids"]):
+            if piece.strip("\u2581"):
+                words.setdefault(w, []).append((start, end, i))
+        for pieces in words.values():
+            start, end = min(p[0] for p in pieces), max(p[1] for p in pieces)
+            chars, n = end - start, len(pieces)
+            if tokenizer.unk_token_id in [p[2] for p in pieces] or n > chars or \
+                    (n == chars >= 2 and not _SYLLABLE.search(text[start:end])):
+                bad += n
+            total += n
+    return bad / total if total else 0.0
+
+
+def vocab_language(tokenizer) -> str:
+    """ko when the vocabulary holds more entries with a Hangul syllable than with a Latin letter, else en."""
+    vocab = tokenizer.get_vocab()
+    return "ko" if sum(bool(_SYLLABLE.search(w)) for w in vocab) > sum(bool(_LATIN.search(w)) for w in vocab) else "en"
+
+
+def model_text(run) -> dict:
+    """What the model gets, as in training: {"clean", "pretokenize", "note"}. Fine-tuning runs
+    its tokenizer's preparation only, which an nlplab subword folder records in its
+    nlplab_subword.json and the run folder keeps a copy of (any other tokenizer: raw text)."""
+    from nlplab.subword.train import META_FILE
+
+    meta = json.loads((run.folder / META_FILE).read_text(encoding="utf-8")) if run.prepare is not None else {}
+    cleaned = meta.get("clean") not in (None, "none")
+    split = meta.get("pretokenize") not in (None, "none")
+    note = "the model sees the text as in training: this run's training data was "
+    if cleaned:
+        note += f"cleaned with --clean {meta['clean']}" + (f" and split by {meta['pretokenize']}" if split else "")
+        note += ", and so is this text"
+    else:
+        note += "not cleaned" + (f", only split by {meta['pretokenize']}, as this text is" if split else "")
+    if meta:
+        note += " (the vocabulary's nlplab_subword.json)"
+    return {"clean": meta.get("clean", "none"), "pretokenize": meta.get("pretokenize", "none"), "note": note}
 
 
 def by_language(tokenizers: str) -> dict[str, list[str]]:
@@ -114,7 +176,8 @@ class Analyzer:
         from nlplab.finetune.inference import default_columns  # the columns `finetune predict` reads
 
         self.run, self.max_chars, self.backends = run, max_chars, by_language(tokenizers)
-        start_jvm(self.backends["en"] + self.backends["ko"])
+        start_jvm(self.backends["en"] + self.backends["ko"])  # the JVM alone (~40 MB); its taggers load on first use
+        self.vocab_lang, self.model_text = vocab_language(run.tokenizer), model_text(run)
         a, b = default_columns(run)
         self.pair = b is not None
         self.columns = [a or "text"] + ([b] if self.pair else [])
@@ -126,7 +189,8 @@ class Analyzer:
         return {"task": labels["task"], "run": str(self.run.folder), "model": self.run.cfg.model,
                 "regression": labels["regression"], "labels": labels["labels"],
                 "label_names": labels.get("label_names") or [], "pair": self.pair, "columns": self.columns,
-                "max_chars": self.max_chars, "max_length": self.run.cfg.max_length, "backends": self.backends}
+                "max_chars": self.max_chars, "max_length": self.run.cfg.max_length, "backends": self.backends,
+                "vocabulary": self.vocab_lang, "model_text": self.model_text}
 
     # ---- tokenizer backends: built once, on first use (KoNLPy starts a JVM: seconds)
     def _backend(self, name: str, lang: str):
@@ -140,10 +204,16 @@ class Analyzer:
         return self._loaded[name]
 
     def warm_up(self) -> dict[str, str]:
-        """Build every backend and run it once; {name: error} of those that cannot run."""
+        """Build every backend but KoNLPy's and run it once; {name: error} of those that cannot
+        run. KoNLPy's taggers (Okt ~360 MB, Komoran ~200 MB of Java heap) load on the first
+        Korean request: a page used in English never holds them."""
+        from nlplab.tokenize import TOKENIZERS, korean
+
         failed = {}
         for lang, names in self.backends.items():
             for name in names:
+                if issubclass(TOKENIZERS[name], korean.KoNLPy):
+                    continue
                 with self._lock:  # a request may slip in between two backends
                     got = self._tokens(name, lang, WARM_UP[lang])
                 if "error" in got:
@@ -164,6 +234,13 @@ class Analyzer:
         """(text, text_pair, lang) of a request body, or a RequestError saying what to fix."""
         if not isinstance(payload, dict):
             raise RequestError(400, 'the body must be a JSON object: {"text": "...", "lang": "auto"}')
+        for key, value in payload.items():  # before any message quotes one
+            for where, s in ((f"field name {key[:20]!r}", key), (key, value)):
+                m = _SURROGATE.search(s) if isinstance(s, str) else None
+                if m:
+                    raise RequestError(400, f"{where} has a lone surrogate \\u{ord(m.group()):04x} at character "
+                                            f"{m.start()} (counting from 0): a \\ud800-\\udfff escape is one half "
+                                            "of a pair, as in \\ud83d\\ude00; send the text itself as UTF-8")
         unknown = sorted(set(payload) - {"text", "text_pair", "lang"})
         if unknown:
             raise RequestError(400, f"unknown field(s) {', '.join(unknown)}; known fields: text, text_pair, lang")
@@ -198,13 +275,26 @@ class Analyzer:
         out = {"lang": lang, "hangul_ratio": round(ratio, 4), "texts": []}
         with self._lock:
             for column, t in zip(self.columns, given):
-                steps = [{"step": name, "options": spec[1] if isinstance(spec, list) else {}, "text": after}
-                         for (name, after), spec in zip(cleaner.trace(t), cleaner.spec())]
+                steps = [{"step": name, "options": spec[1] if isinstance(spec, list) else {}, "text": after,
+                          "why": clean.why_again(cleaner, i)}
+                         for i, ((name, after), spec) in enumerate(zip(cleaner.trace(t), cleaner.spec()))]
                 cleaned = steps[-1]["text"] if steps else t
                 tokens = {name: self._tokens(name, lang, cleaned) for name in self.backends[lang]}
                 out["texts"].append({"column": column, "text": t, "steps": steps, "cleaned": cleaned, "tokens": tokens})
             out.update(self._model(text, pair))
         return out
+
+    def _coverage(self, texts: list[str]) -> dict:
+        """{"uncovered": share of pieces (see uncovered), "warning": a line, or None}."""
+        share = uncovered(self.run.tokenizer, texts)
+        warning = None
+        if share > UNCOVERED:
+            warning = "this run's vocabulary does not cover this text: "
+            if ("ko" if hangul_ratio(" ".join(texts)) >= KO_RATIO else "en") != self.vocab_lang:
+                warning += f"it was trained on {LANGUAGES[self.vocab_lang]}"
+            else:
+                warning += f"{100 * share:.0f}% of its pieces are [UNK] or single characters"
+        return {"uncovered": round(share, 4), "warning": warning}
 
     def _model(self, text: str, pair: str | None) -> dict:
         """Subword pieces exactly as the model gets them, and its prediction (Run.scores)."""
@@ -214,8 +304,11 @@ class Analyzer:
         run = self.run
         split = Split(run.labels["task"], "input", ["0"], [text], [pair] if pair is not None else None, None)
         ids = encode(split, None, run.tokenizer, run.cfg.max_length, prepare=run.prepare).input_ids[0]
-        got = {"prepared": [run.prepare(t) for t in (text, pair) if t is not None] if run.prepare else None,
-               "pieces": run.tokenizer.convert_ids_to_tokens(ids), "truncated": len(ids) >= run.cfg.max_length}
+        given = [t for t in (text, pair) if t is not None]
+        prepared = [run.prepare(t) for t in given] if run.prepare else None
+        got = {"model_text": self.model_text, "prepared": prepared,
+               "pieces": run.tokenizer.convert_ids_to_tokens(ids), "truncated": len(ids) >= run.cfg.max_length,
+               "coverage": self._coverage(prepared or given)}
         scores = run.scores([text], [pair] if pair is not None else None)[0]
         if run.labels["regression"]:
             got["prediction"] = {"score": float(scores)}
@@ -272,14 +365,28 @@ class Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             raise RequestError(411, "send the JSON body with a Content-Length header") from None
+        if length < 0:  # read(-1) would wait for the client to close
+            self.close_connection = True
+            raise RequestError(400, f"Content-Length {length}: give the body's size in bytes, 0 or more")
         if length > limit:
             if length <= DRAIN_LIMIT:
-                self.rfile.read(length)
+                with contextlib.suppress(TimeoutError):
+                    self.rfile.read(length)
             self.close_connection = True
             raise RequestError(413, f"the request body has {length:,} bytes; the limit is {limit:,} "
                                     f"(texts up to --max-chars {self.server.analyzer.max_chars:,})")
         try:
-            return json.loads(self.rfile.read(length).decode("utf-8"))
+            body = self.rfile.read(length)
+        except TimeoutError:  # the client's stall, not a failed analysis: 408, as http.server gives for headers
+            self.close_connection = True
+            raise RequestError(408, f"the request body stopped: Content-Length says {length:,} bytes and none came "
+                                    f"for {self.timeout} s; send the whole body") from None
+        if len(body) < length:
+            self.close_connection = True
+            raise RequestError(400, f"the request body ended after {len(body):,} of the {length:,} bytes "
+                                    "Content-Length says")
+        try:
+            return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise RequestError(400, f"the request body is not JSON ({e})") from None
 

@@ -2,6 +2,7 @@
 the tokenizers and nlplab.finetune.inference), input validation, the page end to end in
 headless Chromium, a taken port, and Ctrl-C."""
 
+import http.client
 import json
 import os
 import queue
@@ -24,12 +25,14 @@ from nlplab import NlplabError
 from nlplab.finetune import FinetuneConfig
 from nlplab.finetune.inference import Run
 from nlplab.finetune.train import run as finetune
-from nlplab.serve import Analyzer, ServeConfig, bind
+from nlplab.serve import Analyzer, Handler, ServeConfig, bind, uncovered
 
 GLUE = ROOT / "tests" / "assets" / "glue"
 NO_JAVA = "Java (needed by KoNLPy) is not available: install a JRE"
 CRASH = "RuntimeError: java.lang.NullPointerException"
 TOKENIZERS = "nltk,mecab,okt,komoran"
+NOT_CLEANED = "the model sees the text as in training: this run's training data was not cleaned"
+NOT_ENGLISH = "this run's vocabulary does not cover this text: it was trained on English"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # localhost: never through a proxy
 
 
@@ -118,11 +121,16 @@ def test_english_text_steps_tokens_pieces_and_the_runs_prediction(en, sst2):
     assert [s["step"] for s in t["steps"]] == ["nfkc", "control", "html", "control", "nfkc", "lowercase", "squeeze",
                                                "url", "email", "mention", "hashtag", "emoji", "whitespace"]
     assert t["steps"][5]["text"] == t["cleaned"] == "the movie wasn't good!" and t["steps"][6]["options"] == {"max_repeat": 3}
+    # the second control and nfkc say why they run again (clean.AGAIN); no other step has a note
+    assert [(s["step"], s["why"][:16]) for s in t["steps"] if s["why"]] == [("control", "again after html"),
+                                                                           ("nfkc", "again after html")]
     assert t["tokens"] == {"nltk": {"tokens": [["the", "DT"], ["movie", "NN"], ["was", "VBD"], ["n't", "RB"],
                                                ["good", "JJ"], ["!", "."]]}}
     # the model gets the raw text: MiniLM's uncased WordPiece lower-cases it itself
     assert got["pieces"] == ["[CLS]", "the", "movie", "wasn", "'", "t", "good", "!", "[SEP]"]
     assert got["prepared"] is None and got["truncated"] is False
+    assert got["model_text"] == {"clean": "none", "pretokenize": "none", "note": NOT_CLEANED}
+    assert got["coverage"] == {"uncovered": 0.0, "warning": None}
     ref = Run.load(sst2)  # loaded apart from the server's
     probs = ref.scores(["The movie wasn't good!"])[0]
     p = got["prediction"]
@@ -144,6 +152,10 @@ def test_korean_is_detected_and_each_backend_shows_tokens_or_its_error(en):
     mecab = [["아버지", "NNG"], ["가", "JKS"], ["방", "NNG"], ["에", "JKB"], ["들어가", "VV"], ["신다", "EP+EF"],
              ["ㅋㅋ", "UNKNOWN"], ["굿", "NNG"]]
     assert t["tokens"] == {"mecab": {"tokens": mecab}, "okt": {"error": NO_JAVA}, "komoran": {"error": CRASH}}
+    # MiniLM's English WordPiece spells Hangul as NFD jamo: most pieces are single jamo or [UNK]
+    assert got["pieces"][1:5] == ["\u110b", "##\u1161", "##\u1107", "##\u1165"]  # 아버: ᄋ ##ᅡ ##ᄇ ##ᅥ
+    # 25 jamo and 2 [UNK] (ㅋㅋㅋㅋ, 굿) of 34 pieces; the tag's 7 (< b > < / b >) are spelled fine
+    assert got["coverage"] == {"uncovered": round(27 / 34, 4), "warning": NOT_ENGLISH}
     assert [list(p) for p in nlplab.tokenize.load("mecab", lang="ko").pairs(t["cleaned"])] == mecab
     # Latin words in Korean text: 5 Hangul letters of 8 is Korean; one Korean name in English is not
     assert call(url, body={"text": "OST 너무 좋아"})[1]["lang"] == "ko"
@@ -152,10 +164,22 @@ def test_korean_is_detected_and_each_backend_shows_tokens_or_its_error(en):
     assert code == 200 and forced["lang"] == "en" and set(forced["texts"][0]["tokens"]) == {"nltk"}
 
 
-def test_warm_up_builds_every_backend_once_and_names_those_that_fail(en):
+def test_warm_up_builds_all_but_konlpy_whose_taggers_load_on_the_first_korean_request(en):
     _, analyzer = en
     fresh = Analyzer(analyzer.run, 60, TOKENIZERS)
-    assert fresh.warm_up() == {"okt": NO_JAVA, "komoran": CRASH}
+    assert fresh.warm_up() == {} and set(fresh._loaded) == {"nltk", "mecab"}
+    assert fresh.analyze({"text": "The end."})["lang"] == "en" and set(fresh._loaded) == {"nltk", "mecab"}
+    got = fresh.analyze({"text": "아버지가 방에"})["texts"][0]["tokens"]
+    assert (got["okt"], got["komoran"]) == ({"error": NO_JAVA}, {"error": CRASH}) and len(fresh._loaded) == 4
+
+
+def test_uncovered_counts_pieces_of_words_the_vocabulary_cannot_spell(en):
+    tok = en[1].run.tokenizer  # MiniLM: English uncased WordPiece
+    assert uncovered(tok, ["a gorgeous film"]) == 0.0
+    assert tok.tokenize("xq") == ["x", "##q"] and uncovered(tok, ["xq"]) == 1.0  # one piece a letter
+    assert tok.tokenize("이") == ["\u110b", "##\u1175"] and uncovered(tok, ["이"]) == 1.0  # more pieces than characters
+    assert tok.tokenize("film 😴") == ["film", "[UNK]"] and uncovered(tok, ["film 😴"]) == 0.5
+    assert uncovered(tok, ["a film 😴"]) == pytest.approx(1 / 3) and uncovered(tok, [""]) == 0.0
 
 
 def test_bad_requests_get_a_status_and_a_message(en):
@@ -169,6 +193,9 @@ def test_bad_requests_get_a_status_and_a_message(en):
         ({"text": "ok", "lang": "fr"}, 400, "lang must be auto, en or ko; got 'fr'"),
         ({"text": "ok", "extra": 1}, 400, "unknown field(s) extra; known fields: text, text_pair, lang"),
         ({"text": "ok", "text_pair": "b"}, 400, "SST-2 takes one text; leave text_pair out"),
+        ({"text": "bad \ud800 char"}, 400, "text has a lone surrogate \\ud800 at character 4 (counting from 0): a "
+                                            "\\ud800-\\udfff escape is one half of a pair, as in \\ud83d\\ude00; send "
+                                            "the text itself as UTF-8"),
         (["text"], 400, 'the body must be a JSON object: {"text": "...", "lang": "auto"}'),
     ]
     for body, status, message in cases:
@@ -182,6 +209,41 @@ def test_bad_requests_get_a_status_and_a_message(en):
                                           "(texts up to --max-chars 60)"})
     assert call(url, path="api/analyze", method="GET") == (405, {"error": "POST a JSON object to /api/analyze"})
     assert call(url, path="nope")[0] == 404
+    # as the issue sent it: the escape itself in the body (json.dumps above wrote the same), and one in a field name
+    code, got = call(url, raw=b'{"text": "bad \\ud800 char"}')
+    assert code == 400 and got["error"].startswith("text has a lone surrogate \\ud800 at character 4 (counting from 0)")
+    code, got = call(url, raw=b'{"text": "ok", "x\\udc00": 1}')
+    assert code == 400 and got["error"].startswith("field name 'x\\udc00' has a lone surrogate \\udc00 at character 1")
+    assert call(url, raw=b'{"text": "an emoji \\ud83d\\ude00 is fine"}')[0] == 200
+
+
+def raw_post(url, length: str, body: bytes, timeout=30):
+    """(status, JSON answer, seconds) of a POST whose Content-Length header says `length`."""
+    host, port = url.split("//")[1].rstrip("/").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    t0 = time.perf_counter()
+    try:
+        conn.putrequest("POST", "/api/analyze")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", length)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read()), time.perf_counter() - t0
+    finally:
+        conn.close()
+
+
+def test_a_stalled_or_short_body_and_a_negative_length_are_the_clients_errors(en, monkeypatch, capsys):
+    url, _ = en
+    monkeypatch.setattr(Handler, "timeout", 1)  # seconds a client may stall (30 in use)
+    code, got, took = raw_post(url, "-1", b'{"text": "hi"}')
+    assert (code, got) == (400, {"error": "Content-Length -1: give the body's size in bytes, 0 or more"}) and took < 1
+    code, got, took = raw_post(url, "40", b'{"text": ')  # 9 of 40 bytes, then nothing
+    assert (code, got) == (408, {"error": "the request body stopped: Content-Length says 40 bytes and none came for "
+                                          "1 s; send the whole body"}) and 1 <= took < 10
+    err = capsys.readouterr().err
+    assert "POST /api/analyze 400" in err and "POST /api/analyze 408" in err and "analyze failed" not in err
+    assert call(url, body={"text": "fine"})[0] == 200  # the server goes on
 
 
 def test_page_is_self_contained_and_carries_the_run(en):
@@ -228,11 +290,41 @@ def test_a_morpheme_aware_korean_vocabulary_gets_its_mecab_split(tmp_path_factor
         code, got = call(url, body={"text": text})
         assert code == 200 and got["texts"][0]["column"] == "document"
         assert got["prepared"] == ["아버지 가 방 에 들어가 신다"]
+        assert got["model_text"] == {"clean": "none", "pretokenize": "mecab", "note": NOT_CLEANED +
+                                     ", only split by mecab, as this text is (the vocabulary's nlplab_subword.json)"}
         tok = analyzer.run.tokenizer
         assert got["pieces"] == tok.convert_ids_to_tokens(tok("아버지 가 방 에 들어가 신다")["input_ids"])
         assert got["pieces"] != tok.convert_ids_to_tokens(tok(text)["input_ids"])
         assert list(got["prediction"]["probs"]) == ["0", "1"]
         assert got["prediction"]["label"] == analyzer.run.predict([text])[0]
+
+
+def test_a_run_trained_on_cleaned_text_gets_the_same_cleaning(tmp_path_factory):
+    """A vocabulary trained with --clean ko: fine-tuning cleaned its text so (nlplab_subword.json,
+    copied into the run), and so does the page, before the pieces."""
+    from nlplab import clean
+    from nlplab.subword import SubwordConfig
+    from nlplab.subword import train as train_subword
+
+    ko = ROOT / "corpora" / "ko_reviews.tsv"
+    root = tmp_path_factory.mktemp("serve-clean")
+    train_subword(SubwordConfig(corpus=[str(ko)], output=str(root / "vocab"), column="document", lang="ko",
+                                model="wordpiece", vocab_size=800, clean="ko"), progress=False)
+    finetune(FinetuneConfig(task="nsmc", train=str(ko), dev=str(ko), text="document", label="label", model="scratch",
+                            tokenizer=str(root / "vocab"), size="tiny", output=str(root / "run"), max_steps=2,
+                            max_eval_samples=20, batch_size=16, seed=7), progress=False)
+    assert json.loads((root / "run" / "nlplab_subword.json").read_text())["clean"] == "ko"
+    with serving(root / "run", tokenizers="mecab") as (url, analyzer):
+        text = "<b>재밌어요</b>ㅋㅋㅋㅋ!!!! http://x.co"
+        code, got = call(url, body={"text": text})
+        assert code == 200 and got["prepared"] == [clean.pipeline("ko")(text)] == ["재밌어요 ㅋㅋ !!"]
+        tok = analyzer.run.tokenizer
+        assert got["pieces"] == tok.convert_ids_to_tokens(tok("재밌어요 ㅋㅋ !!")["input_ids"])
+        assert got["model_text"] == {"clean": "ko", "pretokenize": "none", "note": (
+            "the model sees the text as in training: this run's training data was cleaned with --clean ko, and so is "
+            "this text (the vocabulary's nlplab_subword.json)")}
+        assert got["prediction"]["label"] == analyzer.run.predict([text])[0]
+        assert analyzer.info()["vocabulary"] == "ko" and got["coverage"]["warning"] is None
 
 
 def test_a_taken_port_is_one_line_naming_the_port(sst2, capsys):
@@ -281,6 +373,10 @@ def test_page_end_to_end_in_chromium(en, sst2, browser):
     assert words == ["a", "gorgeous", ",", "funny", "and", "moving", "film", "."]
     pieces = [p.text for p in browser.find_elements(By.CSS_SELECTOR, "#pieces .piece")]
     assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]" and "gorgeous" in pieces
+    assert browser.find_element(By.ID, "model-text").text == NOT_CLEANED
+    assert not browser.find_element(By.ID, "coverage-warning").is_displayed()
+    why = browser.find_elements(By.CSS_SELECTOR, '#steps tr[data-step="control"] .why')
+    assert [w.text for w in why] == ["again after html: an entity can unescape to a format character (&shy; -> U+00AD)"]
     assert browser.find_element(By.ID, "error").text == ""
 
     # Korean: the okt row shows its error instead of tokens
@@ -292,6 +388,7 @@ def test_page_end_to_end_in_chromium(en, sst2, browser):
     assert browser.find_element(By.CSS_SELECTOR, '#tokens .backend[data-backend="okt"] .err').text == NO_JAVA
     mecab = browser.find_elements(By.CSS_SELECTOR, '#tokens .backend[data-backend="mecab"] .tok .w')
     assert [w.text for w in mecab] == ["아버지", "가", "방", "에", "들어가", "신다"]
+    assert browser.find_element(By.ID, "coverage-warning").text == NOT_ENGLISH  # beside the bars
 
     # too long: the server's 413 message is shown, the old result is gone
     box.clear()
