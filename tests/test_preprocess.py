@@ -153,7 +153,7 @@ def test_workers_fork_after_kiwi_ran_in_this_process(tmp_path):
             "--workers", "2", "--no-progress"]
     done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert lines(tmp_path / "out.txt")[7] == "문장 번호 7 이 ᆸ니다" and len(lines(tmp_path / "out.txt")) == 40
+    assert lines(tmp_path / "out.txt")[7] == "문장 번호 7 이 ㅂ니다" and len(lines(tmp_path / "out.txt")) == 40
 
 
 def test_log_file_records_config_and_counts(tmp_path):

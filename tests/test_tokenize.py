@@ -41,9 +41,10 @@ EXPECTED_KO = {
         FUN: [("재밌", "VA"), ("어요", "EF"), ("ㅋㅋ", "UNKNOWN"), ("최고", "NNG"), ("!", "SF")],
     },
     "kiwi": {
-        # Kiwi restores the morphemes of 신다: 시 (honorific) + ᆫ다 (with a conjoining ㄴ)
+        # Kiwi restores the morphemes of 신다: 시 (honorific) + ㄴ다 (Kiwi's conjoining ᆫ, U+11AB, given as
+        # the compatibility ㄴ, U+3134, as Komoran, Kkma and Hannanum print it)
         FATHER: [("아버지", "NNG"), ("가", "JKS"), ("방", "NNG"), ("에", "JKB"), ("들어가", "VV"), ("시", "EP"),
-                 ("\u11ab다", "EC")],
+                 ("\u3134다", "EC")],
         FUN: [("재밌", "VA"), ("어요", "EF"), ("ㅋㅋ", "SW"), ("최고", "NNG"), ("!", "SF")],
     },
     "okt": {
@@ -108,6 +109,22 @@ def test_kiwi_offsets(tok):
     tokens = tok["kiwi"]("날씨가 좋네요 https://x.co")
     assert pairs(tokens) == [("날씨", "NNG"), ("가", "JKS"), ("좋", "VA"), ("네요", "EF"), ("https://x.co", "W_URL")]
     assert (tokens[-1].start, tokens[-1].end, tokens[-1].coarse) == (8, 20, "X")
+
+
+def test_kiwi_endings_use_compatibility_jamo_and_keep_the_original_on_request():
+    text = "결말이 뻔한데 볼게요"
+    assert load("kiwi").pairs(text) == [("결말", "NNG"), ("이", "JKS"), ("뻔하", "VA"), ("\u3134데", "EC"),
+                                        ("보", "VX"), ("\u3139게요", "EF")]  # ㄴ데, ㄹ게요
+    assert load("kiwi", jamo="conjoining").pairs(text) == [("결말", "NNG"), ("이", "JKS"), ("뻔하", "VA"),
+                                                           ("\u11ab데", "EC"), ("보", "VX"), ("\u11af게요", "EF")]
+    # one form across backends: Kiwi's ending is Komoran's (test_korean_pairs_and_tokens has it too)
+    assert load("kiwi").pairs(FATHER)[-1] == EXPECTED_KO["komoran"][FATHER][-1] == ("ㄴ다", "EC")
+    assert [t.text for t in load("kiwi", jamo="conjoining")(FATHER)][-1] == "\u11ab다"
+    # an NFD syllable stays as it is; a lone conjoining jamo becomes its letter, lead or tail alike
+    assert korean.compat_jamo("\u1100\u1161\u11ab \u11ab \u1100 \u1161") == "\u1100\u1161\u11ab \u3134 \u3131 \u314f"
+    assert korean.compat_jamo("ㅋㅋ 간다") == "ㅋㅋ 간다"
+    with pytest.raises(NlplabError, match="kiwi: jamo must be compat or conjoining; got 'nfd'"):
+        load("kiwi", jamo="nfd")
 
 
 def test_okt_norm_and_stem():

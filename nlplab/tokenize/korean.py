@@ -7,8 +7,40 @@ Okt, Komoran, Kkma and Hannanum (Java, started once per process by KoNLPy).
 from __future__ import annotations
 
 import shutil
+import unicodedata
 
+import regex
+
+from nlplab import NlplabError
 from nlplab.tokenize.base import HANNANUM, KKMA, OKT, SEJONG, Token, align, coarse_tag, missing
+
+
+def _compat_table() -> dict[str, str]:
+    """Conjoining jamo (U+1100-U+11FF) -> the compatibility jamo of the same letter (U+3131-
+    U+318E), by Unicode name: HANGUL JONGSEONG NIEUN -> HANGUL LETTER NIEUN (ᆫ -> ㄴ)."""
+    table = {}
+    for cp in range(0x3131, 0x318F):
+        name = unicodedata.name(chr(cp), "")
+        for kind in ("CHOSEONG", "JUNGSEONG", "JONGSEONG"):
+            try:
+                table[unicodedata.lookup(name.replace("LETTER", kind, 1))] = chr(cp)
+            except KeyError:
+                pass
+    return table
+
+
+_COMPAT = _compat_table()
+# A lead + vowel (+ tail) run of conjoining jamo spells a syllable (NFD): left alone. Any
+# other conjoining jamo stands alone, as in Kiwi's endings (ᆫ다, ᆯ게요).
+_LONE_JAMO = regex.compile(r"([\u1100-\u1112][\u1161-\u1175][\u11a8-\u11c2]?)|([\u1100-\u11ff])")
+
+
+def compat_jamo(text: str) -> str:
+    """Lone conjoining jamo as compatibility jamo (ᆫ다 -> ㄴ다), the form Komoran, Kkma and
+    Hannanum print and people type; syllables, even in NFD, are left as they are."""
+    if not any("\u1100" <= c <= "\u11ff" for c in text):
+        return text
+    return _LONE_JAMO.sub(lambda m: m.group(1) or _COMPAT.get(m.group(2), m.group(2)), text)
 
 
 class Korean:
@@ -81,29 +113,39 @@ class Mecab(Korean):
 
 
 class Kiwi(Korean):
-    """Kiwi (kiwipiepy): fast, accurate, gives offsets and splits sentences."""
+    """Kiwi (kiwipiepy): fast, accurate, gives offsets and splits sentences.
+
+    Kiwi writes the ending of a contracted syllable with a conjoining jamo (뻔한데 -> 뻔하 +
+    ᆫ데, U+11AB); every other backend that splits it writes ㄴ데 (U+3134). `jamo="compat"`
+    (the default) gives that one form across backends; `jamo="conjoining"` keeps Kiwi's."""
 
     name = "kiwi"
 
-    def __init__(self, **kw):
+    def __init__(self, jamo: str = "compat", **kw):
         super().__init__(**kw)
+        if jamo not in ("compat", "conjoining"):
+            raise NlplabError(f"kiwi: jamo must be compat or conjoining; got {jamo!r}")
         try:
             from kiwipiepy import Kiwi as _Kiwi
         except ImportError:
             raise missing("Kiwi", "pip install kiwipiepy") from None
         self._kiwi = _Kiwi()
+        self._form = compat_jamo if jamo == "compat" else str
 
     def analyze(self, text):
-        return [(t.form, t.tag) for t in self._kiwi.tokenize(text)]
+        return [(self._form(t.form), t.tag) for t in self._kiwi.tokenize(text)]
 
     def tokenize(self, text):
         if self.stem or not text or text.isspace():
             return super().tokenize(text)
         # Kiwi restores the morphemes of a contracted syllable (신다 -> 시 + ᆫ다) and gives
         # both the syllable's span; like align(), offsets only where the text has the form.
-        return [Token(t.form, t.tag, self.coarse(t.tag),
-                      *((t.start, t.start + t.len) if text[t.start:t.start + t.len] == t.form else (None, None)))
-                for t in self._kiwi.tokenize(text)]
+        out = []
+        for t in self._kiwi.tokenize(text):
+            form = self._form(t.form)
+            span = (t.start, t.start + t.len) if text[t.start:t.start + t.len] == form else (None, None)
+            out.append(Token(form, t.tag, self.coarse(t.tag), *span))
+        return out
 
     def sentences(self, text: str) -> list[str]:
         return [s.text for s in self._kiwi.split_into_sents(text)]
