@@ -77,6 +77,10 @@ class Task:
     all_train: bool = False  # KorNLI: train is every train file present, not the first found
     origin: str = "the file download_glue_data.py wrote"  # named in errors about the files
     shuffle: int | None = None  # rows sorted by label (IMDB): read in a fixed order of this seed
+    # The suite's rules for `nlplab bench` (nlplab/bench/), here rather than in the runner:
+    bench: str = "finetune"  # finetune, or majority: predict its train set's majority class (WNLI, below)
+    start_from: str | None = None  # a task whose fine-tuned model it may start from, when the bench's
+    # --config asks (`tasks: {RTE: {init_from: MNLI}}`), instead of --model; off by default
 
     @property
     def regression(self) -> bool:
@@ -138,15 +142,24 @@ _AX_COLS = Columns(("index", "sentence1", "sentence2"), "sentence1", "sentence2"
 _NLI3 = ("entailment", "neutral", "contradiction")
 _NLI2 = ("entailment", "not_entailment")
 
+# RTE, MRPC and STS-B may start from the fine-tuned MNLI model (RoBERTa, Liu et al. 2019, sec. 5.1:
+# "for RTE, STS and MRPC we found it helpful to finetune starting from the MNLI single-task model").
+_FROM_MNLI = {"start_from": "MNLI"}
+# WNLI: the majority class, the leaderboard's practice (BERT, Devlin et al. 2019, sec. 4.1). Its
+# train and dev sets are adversarial: a hypothesis of a train example recurs in dev with the
+# opposite label (GLUE, Wang et al. 2019), so a model that learns train scores below the majority.
+WNLI_RULE = ("WNLI predicts the majority class of its train set (the leaderboard practice, BERT sec. 4.1): "
+             "its train and dev sets are adversarial, a fine-tuned model scores below the majority")
+
 GLUE: dict[str, Task] = {
     "CoLA": Task("CoLA", "cola", ("0", "1"), ("unacceptable", "acceptable"), ("mcc",), **_COLA,
                  boards=(Board("CoLA", "dev", "test", 1063),), hf_columns=("sentence",)),
     "SST-2": Task("SST-2", "sst2", ("0", "1"), ("negative", "positive"), ("accuracy",), **_SST,
                   boards=(Board("SST-2", "dev", "test", 1821),), hf_columns=("sentence",)),
     "MRPC": Task("MRPC", "mrpc", ("0", "1"), ("not_equivalent", "equivalent"), ("f1", "accuracy"), **_MRPC,
-                 boards=(Board("MRPC", "dev", "test", 1725),), hf_columns=("sentence1", "sentence2")),
+                 boards=(Board("MRPC", "dev", "test", 1725),), hf_columns=("sentence1", "sentence2"), **_FROM_MNLI),
     "STS-B": Task("STS-B", "stsb", (), (), ("pearson", "spearman"), **_STSB,
-                  boards=(Board("STS-B", "dev", "test", 1379),), hf_columns=("sentence1", "sentence2")),
+                  boards=(Board("STS-B", "dev", "test", 1379),), hf_columns=("sentence1", "sentence2"), **_FROM_MNLI),
     "QQP": Task("QQP", "qqp", ("0", "1"), ("not_duplicate", "duplicate"), ("f1", "accuracy"), **_QQP,
                 boards=(Board("QQP", "dev", "test", 390965),), skip_malformed=True,
                 hf_columns=("question1", "question2")),
@@ -157,10 +170,10 @@ GLUE: dict[str, Task] = {
     "QNLI": Task("QNLI", "qnli", _NLI2, _NLI2, ("accuracy",), **_QNLI,
                  boards=(Board("QNLI", "dev", "test", 5463),), hf_columns=("question", "sentence")),
     "RTE": Task("RTE", "rte", _NLI2, _NLI2, ("accuracy",), **_RTE,
-                boards=(Board("RTE", "dev", "test", 3000),), hf_columns=("sentence1", "sentence2")),
+                boards=(Board("RTE", "dev", "test", 3000),), hf_columns=("sentence1", "sentence2"), **_FROM_MNLI),
     # WNLI files say 0/1 with 1 = entailment; HF's class 0 is not_entailment: the same order.
     "WNLI": Task("WNLI", "wnli", ("0", "1"), ("not_entailment", "entailment"), ("accuracy",), **_WNLI,
-                 boards=(Board("WNLI", "dev", "test", 146),), hf_columns=("sentence1", "sentence2")),
+                 boards=(Board("WNLI", "dev", "test", 146),), hf_columns=("sentence1", "sentence2"), bench="majority"),
     # AX (diagnostic): test only, labels as MNLI; GLUE scores it with R3 (3-class Matthews corr).
     "AX": Task("AX", "ax", _NLI3, _NLI3, ("mcc",),
                files={"test": ("diagnostic/diagnostic.tsv", "diagnostic/AX.tsv", "AX/AX.tsv", "AX.tsv")},

@@ -162,17 +162,28 @@ def corpus(c: Corpus) -> str:
             + f'<img alt="text lengths {name}" src="{plots.png(stats.figure(m))}"></section>')
 
 
-def render(title: str, items: list[Run | Sweep | Corpus], glue_results: list[dict]) -> str:
+def counted(kinds: list[str]) -> str:
+    """"1 run, 0 sweeps" (", 1 corpus" when there are corpora) of the folders' kinds (finetune,
+    lm, sweep, corpus): the page's count and the command's last line."""
+    def n(k: int, one: str, many: str) -> str:
+        return f"{k} {one if k == 1 else many}"
+
+    runs, corpora = sum(k in ("finetune", "lm") for k in kinds), kinds.count("corpus")
+    return f"{n(runs, 'run', 'runs')}, {n(kinds.count('sweep'), 'sweep', 'sweeps')}" + \
+        (f", {n(corpora, 'corpus', 'corpora')}" if corpora else "")
+
+
+def render(title: str, items: list[Run | Sweep | Corpus], glue_results: list[dict], notes=()) -> str:
+    """The page; `notes` (plain sentences, e.g. `nlplab bench`'s rules) go in a list under the summary."""
     runs = [i for i in items if isinstance(i, Run)]
     sweeps = [i for i in items if isinstance(i, Sweep)]
     corpora = [i for i in items if isinstance(i, Corpus)]
-    counted = f"{len(runs)} runs, {len(sweeps)} sweeps"
-    if corpora:
-        counted += f", {len(corpora)} {'corpus' if len(corpora) == 1 else 'corpora'}"
     parts = [f"<h1>{escape(title)}</h1>",
-             f'<p class="note">{counted}; written '
+             f'<p class="note">{counted([i.kind for i in items])}; written '
              f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')} by <code>nlplab report</code>.</p>",
              "<h2>Summary</h2>", summary(items)]
+    if notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     if glue_results:
         subsets = [r.name for r in runs if r.glue_entries() and r.config.get("max_eval_samples")]
         parts += ["<h2>GLUE (dev)</h2>", glue(glue_results, subsets)]

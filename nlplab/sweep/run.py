@@ -13,6 +13,10 @@ CUDA_VISIBLE_DEVICES set to the i-th visible GPU; the subprocess writes its stdo
 stderr to DIR/trials/tNNN.out and reads its whole FinetuneConfig from DIR/trials/tNNN.yaml.
 Test hook: NLPLAB_TEST_SWEEP_CPU=1 gives every worker CUDA_VISIBLE_DEVICES="" (CPU), so
 the same pool runs in tests on a machine without GPUs.
+
+`pool` is that machinery for any list of fine-tuning jobs: `nlplab bench` (nlplab/bench/)
+runs a suite's tasks through it too, one job per task and seed, where a job may wait for
+another whose model it starts from (RTE from MNLI).
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from nlplab import NlplabError, config
+from nlplab.finetune.config import FinetuneConfig
 from nlplab.sweep.spec import Trial
 
 TEST_CPU = "NLPLAB_TEST_SWEEP_CPU"
@@ -126,66 +132,113 @@ def in_subprocess(trial: Trial, device: str, resume: bool, procs: dict) -> None:
         raise NlplabError(f"exit code {code}: {last.removeprefix('nlplab finetune: error: ')} (full output: {out_file})")
 
 
+@dataclass
+class Job:
+    """One fine-tuning run for the pool: a sweep's trial, a bench's task and seed."""
+
+    id: str  # names its log lines; a GPU worker writes <run folder>.yaml/.out beside its run folder
+    cfg: FinetuneConfig
+    what: str = ""  # what its log lines say it is (a trial's parameters and seed)
+    after: str | None = None  # the id of a job whose run folder it starts from: it waits for that one
+
+
 def execute(trials: list[Trial], workers: list[str], resume: bool, progress: bool | None, metric: str,
             log: Log, done) -> list[dict]:
     """Run the trials; `done(record)` is called as each one ends. Returns every trial's
     record (sweep.json's "trials")."""
-    records, todo, total = [], [], len(trials)
-    for t in trials:
-        s = state(Path(t.cfg.output))
-        if resume and s == "done":
-            records.append(record(t, metric, None)[0])
-            log(f"{t.id}: finished earlier, skipped ({describe(t)})")
-        else:
-            todo.append((t, s))
-    for r in records:
-        done(r)
-    times: list[float] = []
-    lock, procs = threading.Lock(), {}  # procs: the running subprocesses, stopped on Ctrl-C
+    records, by_id = [], {t.id: t for t in trials}
 
-    def one(t: Trial, s: str, slot: int | None) -> None:
+    def ended(job: Job, error: str | None) -> tuple[str, str]:
+        r, error = record(by_id[job.id], metric, error)
+        records.append(r)
+        done(r)
+        return r["status"], f"{metric} {r['metric']:.4f}" if r["status"] == "done" else f"FAILED: {error}"
+
+    pool([Job(t.id, t.cfg, describe(t)) for t in trials], workers, resume, progress, log, ended)
+    return records
+
+
+def pool(jobs: list[Job], workers: list[str], resume: bool, progress: bool | None, log: Log, ended,
+         noun: str = "trial") -> None:
+    """Run the jobs in this process one after another (no workers), or one per worker at
+    once, each worker on its own GPU. With `resume`, a job whose run folder is finished is
+    skipped and one with a checkpoint goes on from it; any other earlier folder starts
+    over. A job with `after` waits for that job and fails at once when it failed.
+    `ended(job, error)` -> (status, text for the log) is called, under a lock, as each job
+    ends: first for the skipped ones (error None), then as the others finish."""
+    todo, total, status = [], len(jobs), {}  # status: job id -> "done" | "failed", as ended() says
+    ids = [j.id for j in jobs]
+    if len(set(ids)) < len(ids) or any(j.after is not None and j.after not in ids for j in jobs):
+        raise ValueError(f"job ids must be distinct and `after` one of them: {ids}")
+    for j in jobs:
+        s = state(Path(j.cfg.output))
+        if resume and s == "done":
+            log(f"{j.id}: finished earlier, skipped{f' ({j.what})' if j.what else ''}")
+            status[j.id] = "skipped"
+        else:
+            todo.append((j, s))
+    for j in jobs:
+        if status.get(j.id) == "skipped":
+            status[j.id] = ended(j, None)[0]
+    times: list[float] = []
+    lock, procs = threading.Condition(), {}  # procs: the running subprocesses, stopped on Ctrl-C
+    queue = list(todo)
+
+    def take() -> tuple[Job, str] | None:
+        """The first queued job whose `after` has ended (under the lock); None: none is ready."""
+        for k, (j, _) in enumerate(queue):
+            if j.after is None or j.after in status:
+                return queue.pop(k)
+        return None
+
+    def one(j: Job, s: str, slot: int | None) -> None:
         go_on = resume and s == "checkpoint"
         if not go_on and s != "new":  # an earlier attempt's folder: start it again
-            t.cfg = dataclasses.replace(t.cfg, force=True)
+            j.cfg = dataclasses.replace(j.cfg, force=True)
         device = None if slot is None else workers[slot]
         shown = device if device else '"" (CPU)'
         where = "" if device is None else f" on worker {slot} (CUDA_VISIBLE_DEVICES={shown})"
-        log(f"trial {trials.index(t) + 1}/{total} {t.id}{where}: {describe(t)}{' (resumed)' if go_on else ''}")
         t0, error = time.perf_counter(), None
-        try:
-            if device is None:
-                in_process(t, go_on, progress)
-            else:
-                in_subprocess(t, device, go_on, procs)
-        except NlplabError as e:
-            error = str(e)
-        except Exception as e:  # a bug or a crash in one trial must not lose the others
-            error = f"{type(e).__name__}: {e}"
-            log(traceback.format_exc().rstrip(), echo=False)
-        r, error = record(t, metric, error)
+        if j.after is not None and status.get(j.after) != "done":
+            error = f"{j.after} failed, and {j.id} starts from its model"
+        else:
+            log(f"{noun} {jobs.index(j) + 1}/{total} {j.id}{where}: {j.what}{' (resumed)' if go_on else ''}")
+            try:
+                if device is None:
+                    in_process(j, go_on, progress)
+                else:
+                    in_subprocess(j, device, go_on, procs)
+            except NlplabError as e:
+                error = str(e)
+            except Exception as e:  # a bug or a crash in one job must not lose the others
+                error = f"{type(e).__name__}: {e}"
+                log(traceback.format_exc().rstrip(), echo=False)
         with lock:
+            status[j.id], shown = ended(j, error)
             times.append(time.perf_counter() - t0)
-            records.append(r)
             left = len(todo) - len(times)
             eta = sum(times) / len(times) * left / max(1, len(workers))
-            shown = f"{metric} {r['metric']:.4f}" if r["status"] == "done" else f"FAILED: {error}"
-            log(f"{t.id} {r['status']} in {duration(times[-1])}: {shown}; {len(records)}/{total} finished"
+            log(f"{j.id} {status[j.id]} in {duration(times[-1])}: {shown}; {len(status)}/{total} finished"
                 + (f", ETA {duration(eta)}" if left else ""))
-            done(r)
+            lock.notify_all()
 
     if not workers:
-        for t, s in todo:
-            one(t, s, None)
-        return records
-    queue, stop = list(todo), threading.Event()
+        while queue:
+            j, s = take()  # `after` comes earlier in the queue (or was skipped): one is always ready
+            one(j, s, None)
+        return
+    stop = threading.Event()
 
     def worker(slot: int) -> None:
         while not stop.is_set():
             with lock:
-                if not queue:
+                got = take()
+                while got is None and queue and not stop.is_set():  # the rest wait for a running job
+                    lock.wait(0.5)
+                    got = take()
+                if got is None:
                     return
-                t, s = queue.pop(0)
-            one(t, s, slot)
+            one(*got, slot)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(len(workers))]
     for th in threads:
@@ -199,7 +252,6 @@ def execute(trials: list[Trial], workers: list[str], resume: bool, progress: boo
         for p in list(procs.values()):
             p.terminate()  # their run folders keep the last checkpoint: --resume goes on from it
         raise
-    return records
 
 
 def record(t: Trial, metric: str, error: str | None) -> tuple[dict, str | None]:
