@@ -286,3 +286,57 @@ def test_an_mlflow_run_that_never_finished_is_marked_killed_at_exit(tmp_path):
     assert stopped.client.get_run(stopped.run_id).info.status == "KILLED"
     assert done.client.get_run(done.run_id).info.status == "FINISHED"
     assert done.client.get_run(done.run_id).data.metrics["best.mean_ppl"] == 12.5
+
+
+# ---- the report's words and plots, on run folders written by hand (no training)
+
+def written_run(folder, records, **config):
+    """A finished-looking finetune run folder: config.yaml, labels.json, metrics.jsonl."""
+    import yaml
+
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump({"task": "SST-2", "model": "minilm", **config}))
+    (folder / "labels.json").write_text(json.dumps({"task": "SST-2", "regression": False, "labels": ["0", "1"],
+                                                    "label_names": ["negative", "positive"]}))
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+TRAIN = [{"split": "train", "step": 10, "epoch": 0.5, "loss": 0.69, "lr": 1e-4, "samples_per_s": 50.0},
+         {"split": "train", "step": 20, "epoch": 1.0, "loss": 0.52, "lr": 5e-5, "samples_per_s": 50.0}]
+ONE_DEV = [{"split": "dev", "step": 20, "epoch": 1.0, "accuracy": 0.8125, "score": 0.8125, "best": True}]
+
+
+def test_report_counts_in_words_and_lists_a_folder_given_twice_once(tmp_path, capsys, monkeypatch):
+    from nlplab.report.page import counted
+
+    run = written_run(tmp_path / "sst2", TRAIN + ONE_DEV, lr=1e-4, warmup_ratio=0.1, scheduler="linear")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "r.html"
+    code, text, err = run_cli("report", run, "sst2", f"{run}/", "-o", out, "--baselines", "none", capsys=capsys)
+    assert code == 0 and err.splitlines()[-1] == f"{out}: 1 run, 0 sweeps"
+    assert len(text.splitlines()) == 2 and text.splitlines()[1].split()[:2] == ["sst2", "finetune"]
+    html = out.read_text(encoding="utf-8")
+    assert '<p class="note">1 run, 0 sweeps; written ' in html and html.count('alt="learning curves sst2"') == 1
+    assert counted(["finetune", "lm", "sweep", "corpus", "corpus"]) == "2 runs, 1 sweep, 2 corpora"
+    assert counted(["lm", "corpus"]) == "1 run, 0 sweeps, 1 corpus" and counted([]) == "0 runs, 0 sweeps"
+
+
+def test_learning_rate_from_step_0_and_a_single_evaluation_labelled(tmp_path):
+    from nlplab.report import plots, runs
+
+    def run(records, **config):
+        return runs.Run(tmp_path, "finetune", {"task": "SST-2", "lr": 1e-4, **config}, None, records)
+
+    warm = run(TRAIN + ONE_DEV, warmup_ratio=0.1, scheduler="linear")
+    assert plots.lr_series(warm) == ([0, 10, 20], [0.0, 1e-4, 5e-5], True)  # the warm-up ramps up from 0
+    assert plots.lr_series(run(TRAIN, warmup_ratio=0.0, scheduler="linear"))[1] == [1e-4, 1e-4, 5e-5]  # no warm-up
+    assert plots.lr_series(run(TRAIN, warmup_steps=5, scheduler="plateau"))[1][0] == 1e-4
+    assert plots.lr_series(run([{**TRAIN[0], "step": 0}]))[2] is False  # step 0 logged: nothing added
+    fig = plots.curves_figure(warm)
+    _, dev, lr = fig.axes[:3]
+    assert lr.get_xlim()[0] == 0 and [list(line.get_xdata()) for line in lr.lines] == [[0, 10], [10, 20]]
+    assert lr.lines[0].get_linestyle() == "--"  # not logged: dashed
+    assert [t.get_text() for t in dev.texts] == ["81.25"]  # one evaluation: its value beside the dot
+    two = ONE_DEV + [{**ONE_DEV[0], "step": 10, "accuracy": 0.75, "score": 0.75}]
+    assert len(plots.curves_figure(run(TRAIN + two, warmup_ratio=0.1)).axes[1].texts) == 0

@@ -23,9 +23,10 @@ def add_commands(sub):
 
 def cmd_report(args) -> int:
     from nlplab.report import ReportConfig, build, text_table
+    from nlplab.report.page import counted
 
     cfg = config.resolve(ReportConfig, args)
     rows = build(cfg)
     print(text_table(rows))
-    print(f"{cfg.output}: {len(rows)} runs/sweeps/corpora", file=sys.stderr)
+    print(f"{cfg.output}: {counted([r['kind'] for r in rows])}", file=sys.stderr)
     return 0

@@ -41,8 +41,31 @@ def _empty(ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} recorded", ha="center", va="center", transform=ax.transAxes, color="#888")
 
 
+def _label_single(ax, steps: list, values: list) -> None:
+    """A series of one evaluation is one dot: write its value beside it."""
+    if len(steps) == 1:
+        ax.annotate(f"{values[0]:.4g}", (steps[0], values[0]), textcoords="offset points", xytext=(6, 4), fontsize=9)
+
+
+def lr_series(run: Run) -> tuple[list, list, bool]:
+    """(steps, learning rates, whether step 0 was added): the logged rates, from step 0. The
+    first is logged at --log-every, maybe after the warm-up; step 0's rate is the config's:
+    0 where the run warms up (--warmup-steps or --warmup-ratio: every schedule but plateau
+    ramps up from 0 to --lr), else --lr itself."""
+    steps, lrs = _series(run.records, "train", "lr")
+    c = run.config
+    if not steps or steps[0] == 0 or c.get("lr") is None:
+        return steps, lrs, False
+    warms_up = bool(c.get("warmup_steps") or c.get("warmup_ratio")) and c.get("scheduler") != "plateau"
+    return [0, *steps], [0.0 if warms_up else float(c["lr"]), *lrs], True
+
+
 def curves(run: Run) -> str:
     """Train loss, the dev metrics (finetune) or perplexities (lm), and the learning rate, against step."""
+    return png(curves_figure(run))
+
+
+def curves_figure(run: Run) -> Figure:
     fig = Figure(figsize=(13, 3.2))
     ax_loss, ax_eval, ax_lr = fig.subplots(1, 3)
     steps, loss = _series(run.records, "train", "loss")
@@ -56,6 +79,8 @@ def curves(run: Run) -> str:
         for key, style in (("forward_ppl", "--"), ("backward_ppl", ":"), ("mean_ppl", "-")):
             s, v = _series(run.records, "valid", key)
             ax_eval.plot(s, v, style, marker="o", ms=3, label=f"valid {key.split('_')[0]}")
+            if key == "mean_ppl":
+                _label_single(ax_eval, s, v)
         ax_eval.set(title="perplexity", xlabel="step", yscale="log")
         ax_eval.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 50, 100, 200, 500: plain numbers
         ax_eval.yaxis.set_major_formatter(ScalarFormatter())
@@ -68,18 +93,23 @@ def curves(run: Run) -> str:
                 s, v = _series(run.records, split, key)
                 scale = 100 if percent(key) else 1
                 ax_eval.plot(s, [scale * x for x in v], marker="o", ms=3, label=f"{split} {metrics.SHORT.get(key, key)}")
+                _label_single(ax_eval, s, [scale * x for x in v])
         ax_eval.set(title="dev metrics (x100)", xlabel="step")
     if ax_eval.lines:
         ax_eval.legend(fontsize=8)
     else:
         _empty(ax_eval, "evaluation")
-    s, v = _series(run.records, "train", "lr")
-    ax_lr.plot(s, v, color="C2")
+    s, v, added = lr_series(run)
+    if added:  # step 0 to the first logged rate: dashed, as it was not logged
+        ax_lr.plot(s[:2], v[:2], "--", color="C2", alpha=0.6, label="step 0 from the config (not logged)")
+        ax_lr.legend(fontsize=8)
+    ax_lr.plot(s[added:], v[added:], color="C2")
     ax_lr.set(title="learning rate", xlabel="step")
+    ax_lr.set_xlim(left=0)
     ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     if not s:
         _empty(ax_lr, "learning rate")
-    return png(fig)
+    return fig
 
 
 def confusion(matrix: np.ndarray, names: list[str], title: str) -> str:

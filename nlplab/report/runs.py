@@ -256,8 +256,10 @@ def load(path: str | Path) -> Run | Sweep | Corpus:
 
 
 def load_all(paths: list) -> list[Run | Sweep | Corpus]:
-    """Every folder, named by its last path part (parent/name where two share a name)."""
-    got = [load(p) for p in paths]
+    """Every folder once (a folder given twice, or by two spellings, is listed at its first
+    place), named by its last path part (parent/name where two share a name)."""
+    unique = {Path(p).resolve(): p for p in reversed(paths)}  # reversed: the first spelling wins
+    got = [load(unique[k]) for k in dict.fromkeys(Path(p).resolve() for p in paths)]
     names = [g.path.name for g in got]
     for g in got:
         if names.count(g.path.name) > 1:
