@@ -1,5 +1,6 @@
 """`nlplab demo` (what `make demo` runs): clean and tokenize the Korean and English sample
-corpora with several backends, print a side-by-side, and preprocess the whole samples."""
+corpora with several backends, print a side-by-side, preprocess the whole samples, and end
+with the commands to try next."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from nlplab.tokenize import load
 
 SAMPLES = Path(__file__).resolve().parent.parent / "corpora"
 BACKENDS = {"ko": ["mecab", "kiwi", "okt", "komoran"], "en": ["nltk", "treebank", "tweet"]}
+# (lang, tokenizer, options) of the whole-sample preprocessing runs
+PREPROCESS = (("ko", "mecab", {"stopwords": True}), ("ko", "kiwi", {}), ("en", "treebank", {"stopwords": True}))
+# One line each: the real data (../shared/data, corpora/README.md), a model and its page, the walkthroughs.
+NEXT_STEPS = (
+    "nlplab preprocess ../shared/data/nsmc/ratings_train.txt -o out/nsmc.tok.tsv --lang ko --column document "
+    "--tokenizer mecab --workers 2",
+    "nlplab finetune --task SST-2 --data-dir ../shared/data/glue --model minilm --max-train-samples 2000 "
+    "-o runs/sst2-minilm && nlplab serve runs/sst2-minilm",
+    "pip install notebook && jupyter notebook notebooks/   # 01 preprocessing, 02 subwords, 03 biLM, 04 fine-tuning",
+)
 
 
 def _pick(lines: list[str], n: int) -> list[str]:
@@ -36,7 +47,7 @@ def run(out_dir: str, n_lines: int) -> int:
             for name, tok in tokenizers.items():
                 print(f"{name:<9}{' '.join(t for t, _ in tok.pairs(cleaned))}")
     print(f"\n=== preprocessing the whole samples into {out_dir}/ ===")
-    for lang, tokenizer, extra in (("ko", "mecab", {"stopwords": True}), ("ko", "kiwi", {}), ("en", "treebank", {"stopwords": True})):
+    for lang, tokenizer, extra in PREPROCESS:
         cfg = preprocess.PreprocessConfig(input=str(SAMPLES / f"{lang}_sample.txt"),
                                           output=f"{out_dir}/{lang}_sample.{tokenizer}.txt",
                                           lang=lang, tokenizer=tokenizer, **extra)
@@ -47,6 +58,8 @@ def run(out_dir: str, n_lines: int) -> int:
             continue
         print(preprocess.report(cfg, s) + (" (stopwords removed)" if extra else ""))
     _subword_demo(out_dir)
+    print("\n=== next (in the venv: . .venv/bin/activate; real data: corpora/README.md) ===")
+    print("\n".join(NEXT_STEPS))
     return 0
 
 
