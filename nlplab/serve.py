@@ -178,6 +178,11 @@ class Analyzer:
         self.run, self.max_chars, self.backends = run, max_chars, by_language(tokenizers)
         start_jvm(self.backends["en"] + self.backends["ko"])  # the JVM alone (~40 MB); its taggers load on first use
         self.vocab_lang, self.model_text = vocab_language(run.tokenizer), model_text(run)
+        from nlplab.tokenize import TOKENIZERS, korean
+
+        # KoNLPy's taggers (Okt ~360 MB, Komoran ~200 MB of Java heap) load on the first Korean
+        # request, not at warm-up: a page used in English never holds them
+        self.lazy = [n for n in self.backends["ko"] if issubclass(TOKENIZERS[n], korean.KoNLPy)]
         a, b = default_columns(run)
         self.pair = b is not None
         self.columns = [a or "text"] + ([b] if self.pair else [])
@@ -204,15 +209,12 @@ class Analyzer:
         return self._loaded[name]
 
     def warm_up(self) -> dict[str, str]:
-        """Build every backend but KoNLPy's and run it once; {name: error} of those that cannot
-        run. KoNLPy's taggers (Okt ~360 MB, Komoran ~200 MB of Java heap) load on the first
-        Korean request: a page used in English never holds them."""
-        from nlplab.tokenize import TOKENIZERS, korean
-
+        """Build every backend but the lazy (KoNLPy) ones and run it once; {name: error} of
+        those that cannot run."""
         failed = {}
         for lang, names in self.backends.items():
             for name in names:
-                if issubclass(TOKENIZERS[name], korean.KoNLPy):
+                if name in self.lazy:
                     continue
                 with self._lock:  # a request may slip in between two backends
                     got = self._tokens(name, lang, WARM_UP[lang])
@@ -487,6 +489,7 @@ def cmd_serve(args) -> int:
         shown = "; ".join(f"{k}: {v}" for k, v in failed.items())
         if not stopped.is_set():
             print(f"nlplab serve: tokenizers ready in {time.perf_counter() - t0:.1f}s"
+                  + (f"; {', '.join(a.lazy)} load on the first Korean request" if a.lazy else "")
                   + (f"; unavailable: {shown}" if failed else ""), file=sys.stderr)
 
     threading.Thread(target=warm_up, daemon=True, name="nlplab-warm-up").start()
