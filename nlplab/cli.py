@@ -18,6 +18,8 @@ stages keep theirs in `nlplab/subword/commands.py` and `nlplab/glue/commands.py`
     nlplab finetune eval RUN [--json]                nlplab finetune predict RUN INPUT -o OUTPUT
     nlplab report RUNS... -o report.html             (runs and sweeps in one static page: curves, GLUE table)
     nlplab sweep SWEEP.yaml -o DIR [--resume] [--dry-run] [--gpus N|auto]   (grid/random search over finetune)
+    nlplab bench glue --model minilm --data-dir D -o DIR [--seeds 1,2,3] [--gpus N|auto] [--resume] [--dry-run]
+                                                     (every task of a suite: scores, report, checked submission.zip)
     nlplab serve RUN [--port 8000] [--host 127.0.0.1] [--max-chars 2000]   (a web page: text -> every stage)
 """
 
@@ -42,6 +44,7 @@ STAGES = {
     "finetune": "nlplab.finetune.commands",
     "report": "nlplab.report.commands",
     "sweep": "nlplab.sweep.commands",
+    "bench": "nlplab.bench.commands",
     "serve": "nlplab.serve",
 }
 
