@@ -95,7 +95,7 @@ def main() -> None:
             trees[f"before ({rev})"] = unpack(args.rev, Path(tmpdir))
         trees["after (working tree)" if args.rev else "working tree"] = ROOT
         times = {(t, c): [] for t in trees for c in COMMANDS}
-        for t, src in trees.items():  # warm the caches (page cache, .pyc) before timing
+        for src in trees.values():  # warm the caches (page cache, .pyc) before timing
             for c in COMMANDS.values():
                 run(command(c), src)
         for _ in range(args.repeats):

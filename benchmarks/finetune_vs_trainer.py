@@ -73,7 +73,7 @@ def run_nlplab(task, data_dir, limit, seed, epochs, out, bf16, switches: dict) -
     from nlplab.finetune.train import run
 
     cfg = FinetuneConfig(task=task, data_dir=data_dir, model="minilm", output=str(out), epochs=epochs, seed=seed,
-                         max_train_samples=limit, warmup_ratio=0.0, weight_decay=0.0, bf16=bf16,
+                         max_train_samples=limit, warmup_ratio=0.0, weight_decay=0.0, precision="bf16" if bf16 else "fp32",
                          eval_every=0, **switches, **HP)
     # one evaluation, after the last epoch, as in the Trainer runs: evaluate per epoch but report the last
     s = run(cfg, progress=False)

@@ -87,7 +87,14 @@ def slice_file(src: Path, lines: int | None, tmp: Path) -> str:
 def train_plain(cfg, corpora: dict, vocab_size: int, dim: int, device) -> dict:
     """The pytorch/examples loop with our optimizer/schedule/clipping and batches."""
     from nlplab.lm import data
-    from nlplab.lm.train import make_optimizer, make_scheduler, seed_everything
+    from nlplab.training.optim import (
+        clip_gradients,
+        make_optimizer,
+        make_scaler,
+        make_schedule,
+        seed_everything,
+        update,
+    )
 
     seed_everything(cfg.seed)
     model = PlainLM(vocab_size, dim, 2, cfg.dropout, cfg.variational).to(device)
@@ -95,7 +102,7 @@ def train_plain(cfg, corpora: dict, vocab_size: int, dim: int, device) -> dict:
     eval_b = {s: data.batches(corpora[s], "stream", cfg.eval_batch_size, cfg.bptt, device, eval_=True) for s in ("valid", "test")}
     optimizer = make_optimizer(cfg, model, device)
     total = cfg.epochs * len(train_b) if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * len(train_b))
-    scheduler = make_scheduler(cfg, optimizer, total)
+    scheduler, scaler = make_schedule(cfg, optimizer, total), make_scaler("fp32")
     loss_fn = nn.CrossEntropyLoss()
 
     @torch.no_grad()
@@ -119,12 +126,9 @@ def train_plain(cfg, corpora: dict, vocab_size: int, dim: int, device) -> dict:
             t1 = time.perf_counter()
             logits, state = model(x["fwd_in"], state)
             loss = loss_fn(logits.flatten(0, 1).float(), x["fwd_tgt"].flatten())
-            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf)
-            optimizer.step()
-            if cfg.scheduler != "plateau":
-                scheduler.step()
+            clip_gradients(model, optimizer, scaler, cfg.clip)
+            update(optimizer, scheduler, scaler, plateau=cfg.scheduler == "plateau")  # the very step nlplab's loop takes
             state = tuple(s.detach() for s in state)
             loss.item()  # the same one sync per step as nlplab's loop
             step += 1
@@ -159,7 +163,7 @@ def bench_corpus(name: str, args, tmp: Path) -> dict:
              "valid": slice_file(SHARED / folder / "valid.txt", lines[1], tmp),
              "test": slice_file(SHARED / folder / "test.txt", lines[1], tmp)}
     over = {"epochs": args.epochs, "max_steps": 100 if args.quick else args.max_steps, "device": args.device,
-            "max_minutes": args.max_minutes, "mode": "stream", "log_every": 50, "checkpoint_every": 10**9}
+            "max_minutes": args.max_minutes, "mode": "stream", "log_every": 50, "save_every": 0}
     cfg = LMConfig(**{**preset(args.preset), **dict(args.set), **{k: v for k, v in over.items() if v is not None},
                       "train": files["train"], "valid": files["valid"], "test": files["test"], "output": str(tmp / f"bilm-{name}")})
     device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")

@@ -154,6 +154,14 @@ def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     return _reduce(t) / td.get_world_size() if active() else t
 
 
+def any_rank(flag: bool) -> bool:
+    """True on every rank when it is True on any (say, a time budget each rank reads on its
+    own clock: all of them stop after the same step)."""
+    if not active():
+        return flag
+    return _reduce(torch.tensor([float(flag)])).item() > 0
+
+
 def all_gather_object(obj) -> list:
     """[obj of rank 0, obj of rank 1, ...] on every rank ([obj] for one process)."""
     if not active():

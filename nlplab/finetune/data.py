@@ -75,6 +75,19 @@ def splits(t: Task, predict_test: bool, src=None) -> dict[str, list[str]]:
     return {"train": ["train"], "dev": [b.dev for b in t.boards if b.dev], "test": tests}
 
 
+def load_all(src, t: Task, cfg) -> tuple[dict[str, Split], dict[str, list[str]], list]:
+    """Every split a run reads, by name: train (--max-train-samples), the dev splits
+    (--max-eval-samples), with --predict-test the test splits and those of the boards this
+    task's model also predicts (MNLI -> AX). Returns (splits, roles as splits() gives them,
+    the extra boards as extra_boards() does)."""
+    roles, extra = splits(t, cfg.predict_test, src), extra_boards(src, t, cfg.predict_test)
+    raw = {"train": load(src, t, "train", cfg.max_train_samples)}
+    raw.update({s: load(src, t, s, cfg.max_eval_samples) for s in roles["dev"]})
+    raw.update({s: load(src, t, s) for s in roles["test"]})
+    raw.update({b.test: load(src, at, b.test) for at, b in extra})
+    return raw, roles, extra
+
+
 def labelled_tests(src, t: Task) -> list[str]:
     """Test splits with gold labels here, scored beside dev by `finetune eval` (never used to
     pick a model): NSMC, KorSTS, KorNLI, IMDB, or a custom --test file with its label column.
@@ -102,25 +115,12 @@ def label_ids(t: Task, labels: list | None) -> list | None:
     return [float(v) for v in labels] if t.regression else [t.labels.index(v) for v in labels]
 
 
-def text_prep(folder: str | Path):
-    """The cleaning + morpheme pre-split an nlplab subword folder was trained with (its
-    nlplab_subword.json), as text -> text; None for any other tokenizer. A tokenizer.json
-    cannot call Mecab, so a morpheme-aware Korean vocabulary needs this before tokenizing,
-    at fine-tuning time as at training time."""
-    from nlplab.subword.train import META_FILE
+def write_labels(out: Path, t: Task) -> None:
+    """RUN/labels.json: the task, its labels in class-id order and their names."""
+    from nlplab.config import write_atomic
 
-    meta_path = Path(folder) / META_FILE
-    if not meta_path.is_file():
-        return None
-    from types import SimpleNamespace
-
-    from nlplab.subword.train import prepare_fn
-
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    fn = prepare_fn(SimpleNamespace(lang=meta["lang"], pretokenize=meta["pretokenize"], clean=meta["clean"]))
-    if fn is not None:
-        fn.key = f"{meta['lang']}/{meta['pretokenize']}/{meta['clean']}"
-    return fn
+    labels = {"task": t.name, "regression": t.regression, "labels": list(t.labels), "label_names": list(t.label_names)}
+    write_atomic(out / "labels.json", json.dumps(labels, indent=1, ensure_ascii=False) + "\n")
 
 
 def _fingerprint(split: Split, tokenizer, max_length: int, prepare=None) -> str:

@@ -81,6 +81,17 @@ def enable(model, unpad: bool = True, cls_only: bool = True) -> bool:
     return True
 
 
+def setup(model, cfg, device, distributed: bool):
+    """--unpad and --cls-only on a fresh model: (the EmbeddingGrad to call before each
+    optimizer step, or None; what the log says the encoder runs on)."""
+    unpad = unpad_on(cfg.unpad, device)
+    if not enable(model, unpad, cfg.cls_only):
+        return None, "the stock forward"
+    # the word embeddings' gradient covers the batch's tokens only (one process, eager)
+    grad = EmbeddingGrad(model) if unpad and not (distributed or cfg.compile) else None
+    return grad, f"{'real tokens' if unpad else 'padded batches'}, last layer on {'[CLS] only' if cfg.cls_only else 'every token'}"
+
+
 def forward(bert, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
             *, unpad: bool, cls_only: bool, **kwargs):
     """BertModel.forward returning the pooled [CLS] vector; `last_hidden_state` holds the

@@ -23,6 +23,7 @@ from nlplab.finetune import data, encoder
 from nlplab.finetune.config import FinetuneConfig
 from nlplab.glue import metrics
 from nlplab.glue.data import Split, read_custom
+from nlplab.subword.load import text_prep
 
 
 @dataclasses.dataclass
@@ -49,7 +50,7 @@ class Run:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = AutoModelForSequenceClassification.from_pretrained(folder).to(dev).eval()
         encoder.enable(model, encoder.unpad_on(cfg.unpad, dev), cfg.cls_only)  # as in training: the same logits, less work
-        return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev, data.text_prep(folder))
+        return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev, text_prep(folder))
 
     @property
     def classes(self) -> list[str]:

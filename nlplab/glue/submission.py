@@ -49,6 +49,32 @@ def write_predictions(path: str | Path, t: Task, ids, values) -> None:
         f.writelines(f"{i}\t{format_value(t, v)}\n" for i, v in zip(ids, values))
 
 
+def run_files(t: Task, extra, predict_test: bool, splits) -> list[tuple[Task, Board, str, str]]:
+    """The prediction files of a fine-tuning run of `t`: (task, board, split, "dev" | "test")
+    for each leaderboard entry's dev split and, with predict_test, each of its test splits in
+    `splits`; `extra` adds other boards the run's model predicts ((task, board): MNLI -> AX)."""
+    files = []
+    for bt, b in [(t, b) for b in t.boards] + list(extra):
+        if b.dev is not None:
+            files.append((bt, b, b.dev, "dev"))
+        if predict_test and b.test in splits:
+            files.append((bt, b, b.test, "test"))
+    return files
+
+
+def write_run(folder: str | Path, t: Task, files, ids: dict, preds: dict, main: str, gold: list) -> None:
+    """A fine-tuning run's predictions: `<ENTRY>.<dev|test>.tsv` for each of `files`
+    (run_files; ids and preds per split) and, when they include the main dev split,
+    dev_predictions.tsv (index, gold label, prediction) to read beside the metrics."""
+    for bt, b, name, kind in files:
+        write_predictions(pred_path(folder, b.name, kind), bt, ids[name], preds[name])
+    if any(name == main and kind == "dev" for _, _, name, kind in files):
+        shown, gold = ([v if t.regression else t.labels[v] for v in vs] for vs in (preds[main], gold))
+        with io.atomic_output(str(Path(folder) / "dev_predictions.tsv"), "w", encoding="utf-8") as f:
+            f.write("index\tlabel\tprediction\n")
+            f.writelines(f"{i}\t{g}\t{p}\n" for i, g, p in zip(ids[main], gold, shown))
+
+
 def parse_value(t: Task, raw: str, strict: bool):
     """A prediction as the task's label string (or float). strict: leaderboard strings only."""
     if t.regression:

@@ -8,32 +8,27 @@
     RUN/mlruns/, RUN/tracking.json  with --tracking mlflow (nlplab/runlog.py)
 
 Both .pt files hold only tensors and plain Python values, so they load with
-torch.load(weights_only=True).
+torch.load(weights_only=True); checkpoint.pt is the format of every training command
+(nlplab/training/checkpoint.py), with the vocabulary's fingerprint and the carried LSTM
+states of stream mode as the biLM's own keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 import yaml
 
 from nlplab import NlplabError
-from nlplab.io import atomic_output
-from nlplab.lm.config import RESUME_FREE, LMConfig
+from nlplab.lm.config import LMConfig
 from nlplab.lm.model import BiLM, BiLMConfig
 from nlplab.lm.vocab import TextTokenizer, Vocab
+from nlplab.training.checkpoint import save_atomic
 
 CHECKPOINT, MODEL, VOCAB, TOKENIZER = "checkpoint.pt", "model.pt", "vocab.json", "tokenizer"
-
-
-def save_pt(obj, path) -> None:
-    with atomic_output(str(path), "wb") as f:  # a crash mid-write keeps the previous file
-        torch.save(obj, f)
 
 
 def load_pt(path) -> dict:
@@ -45,30 +40,6 @@ def load_pt(path) -> dict:
         raise NlplabError(f"{path}: cannot be read ({type(e).__name__}: {str(e)[:120]}); the file is damaged") from None
 
 
-def rng_state() -> dict:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.copy()), pos, has_gauss, gauss),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy(), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def config_diff(saved: dict, cfg: LMConfig) -> list[str]:
-    now = dataclasses.asdict(cfg)
-    keys = sorted((set(saved) | set(now)) - set(RESUME_FREE))
-    return [f"{k} ({saved.get(k)!r} -> {now.get(k)!r})" for k in keys if saved.get(k) != now.get(k)]
-
-
 def check_vocab(where, expected: str, vocab: Vocab, fix: str) -> None:
     if vocab.fingerprint() != expected:
         raise NlplabError(f"{where}: the vocabulary ({vocab.kind}, {len(vocab):,} entries, fingerprint {vocab.fingerprint()}) "
@@ -76,7 +47,7 @@ def check_vocab(where, expected: str, vocab: Vocab, fix: str) -> None:
 
 
 def save_model(run: Path, model: BiLM, vocab: Vocab, step: int) -> None:
-    save_pt({"bilm": dataclasses.asdict(model.cfg), "model": model.state_dict(), "vocab": vocab.fingerprint(),
+    save_atomic({"bilm": dataclasses.asdict(model.cfg), "model": model.state_dict(), "vocab": vocab.fingerprint(),
              "step": step}, run / MODEL)
 
 

@@ -5,27 +5,23 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 
 from nlplab import NlplabError, config
 
 
 def add_commands(sub):
     from nlplab.lm.config import LMConfig
+    from nlplab.training.config import add_run_options
 
     p = sub.add_parser("lm", help="ELMo-style biLM: train forward+backward LSTM LMs, perplexity, contextual embeddings")
     ss = p.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     t = ss.add_parser("train", help="train a biLM into a run folder (presets: tiny, small, ptb, elmo-small, elmo-original)",
-                      description="Train a biLM. Precedence: defaults < --preset < --config FILE < flags.")
+                      description="Train a biLM. Precedence: defaults < --preset < the run's config.yaml (--resume) "
+                                  "< --config FILE < flags.")
     config.add_arguments(t, LMConfig, positional=("train",))
-    t.add_argument("--config", help="YAML file with any of the options above; flags override it")
-    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="show progress")
-    t.add_argument("--nproc", type=int, default=0,
-                   help="train with N processes on this machine (one per GPU; gloo on CPU) under torchrun; "
-                        "--batch-size is per process")
+    add_run_options(t)  # --config, --progress, --nproc
     t.set_defaults(func=cmd_lm_train)
 
     e = ss.add_parser("eval", help="forward, backward and mean perplexity of a run on a file")
@@ -46,25 +42,15 @@ def add_commands(sub):
 
 
 def cmd_lm_train(args) -> int:
-    from nlplab import dist
     from nlplab.lm.config import LMConfig, preset
     from nlplab.lm.train import run
+    from nlplab.training.config import train
 
-    if args.nproc > 1 and not dist.under_torchrun():  # run this same command as N processes
-        return dist.launch(args.nproc)
-    # the preset sits under the --config file and the flags
-    name = getattr(args, "preset", None) or (config.load_yaml(args.config, LMConfig).get("preset") if args.config else None)
-    base = preset(name)
-    run_config = Path(getattr(args, "output", "") or "") / "config.yaml"
-    if getattr(args, "resume", False) and run_config.is_file():
-        # the run's own options come next: `nlplab lm train -o RUN --resume` is enough, and
-        # any option given that differs from them is refused by run()
-        base.update(config.load_yaml(str(run_config), LMConfig))
-    cfg = config.resolve(LMConfig, args, args.config, base)
-    with dist.session() as d:
-        s = run(cfg, progress=args.progress)
-    if not d.is_main:
-        return 0
+    # the preset sits under the run's config.yaml (--resume), the --config file and the flags
+    return train(LMConfig, args, "preset", preset, run, report)
+
+
+def report(cfg, s: dict) -> None:
     shown = ""
     for split in ("valid", "test"):
         r = s["best"] if split == "valid" else s.get("test")
@@ -72,7 +58,6 @@ def cmd_lm_train(args) -> int:
             shown += f"; {split} ppl forward {r['forward_ppl']:.2f} backward {r['backward_ppl']:.2f} mean {r['mean_ppl']:.2f}"
     print(f"{cfg.output}: {s['steps']} steps ({s['stopped']}), {s['parameters'] / 1e6:.2f}M parameters, "
           f"{s['tokens_per_s']:,.0f} tokens/s, {s['seconds']:.0f}s{shown}", file=sys.stderr)
-    return 0
 
 
 def cmd_lm_eval(args) -> int:

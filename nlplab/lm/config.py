@@ -1,6 +1,7 @@
 """The `nlplab lm train` config and its presets (nlplab/configs/lm.yaml).
 
-Order of precedence: LMConfig defaults < the --preset entry < --config FILE < flags.
+Order of precedence: LMConfig defaults < the --preset entry < the run's config.yaml (--resume)
+< --config FILE < flags (nlplab/training/config.py: resolve_config).
 The defaults are ELMo's small model (Peters et al. 2018; bilm-tf `elmo_2x1024_128_2048cnn_1xhighway`):
 char CNN with 2048 filters and one highway layer, 2 LSTM layers of 1024 cells projected to 128.
 """
@@ -12,30 +13,39 @@ from pathlib import Path
 
 import yaml
 
-from nlplab import NlplabError, runlog
+from nlplab import NlplabError
 from nlplab.config import opt
+from nlplab.training.config import TrainConfig, alias_of, override
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs" / "lm.yaml"
 PRESET_NAMES = ("tiny", "small", "ptb", "elmo-small", "elmo-original")
 ELMO_FILTERS = "1:32,2:32,3:64,4:128,5:256,6:512,7:1024"  # bilm-tf options.json, 2048 filters in all
-SCHEDULERS = ("constant", "step", "cosine", "cosine-restarts", "warmup-linear", "warmup-cosine", "plateau")
-# Keys that may differ between an interrupted run and its --resume: they do not touch the
-# weights (output: the same folder may be written another way, runs/x/ or ./runs/x;
-# max_minutes: a time budget, counted from each start).
-RESUME_FREE = ("resume", "force", "output", "tracking", "tracking_uri", "max_minutes")
 
 
 @dataclass
-class LMConfig:
+class LMConfig(TrainConfig):
+    """The shared training fields (nlplab/training/config.py) with the biLM's defaults, then its own."""
+
+    resume: bool = override("resume", False, "continue the run in -o from its checkpoint.pt exactly where it stopped "
+                            "(its config.yaml; options given now must agree with it)")
+    force: bool = override("force", False, "start over in an existing run folder (its files are removed)")
+    seed: int = override("seed", 1234, "seed for initialisation, dropout and sentence order")
+    epochs: int = override("epochs", 10, "passes over the training corpus")
+    max_steps: int = override("max_steps", 0, "stop after this many steps (0: epochs decide; with both, whichever comes first)")
+    max_minutes: float = override("max_minutes", 0.0, "stop training after this many minutes (0: no limit); the run then "
+                                  "ends as after its last epoch: valid, best weights, test. A time budget: pair it with a "
+                                  "schedule that needs no step count (constant, plateau, step)")
+    optimizer: str = override("optimizer", "adam")
+    lr: float = override("lr", 1e-3, "peak learning rate (ELMo: adagrad 0.2; pytorch/examples: sgd 20)")
+    eval_every: int = override("eval_every", 0, "also evaluate on --valid every N steps (0: only at each epoch end)")
+    save_every: int = override("save_every", 500, "write checkpoint.pt every N steps (and at the end; 0: only at the end)")
+    log_every: int = override("log_every", 50, "log train loss, perplexity, tokens/s and lr every N steps")
     train: str = opt(None, "training corpus: txt with one line (stream mode) or sentence per line; tsv/csv/jsonl with --column "
                      "(also .gz/.bz2/.xz/.zst); a corpus folder (nlplab corpus build: its train split, one text a line)")
     valid: str = opt(None, "validation corpus: perplexity per epoch (and --eval-every), best weights, early stopping, plateau "
                      "(default with a corpus folder as TRAIN: its valid split, when it has rows)")
     test: str = opt(None, "test corpus, evaluated once at the end with the best weights")
-    output: str = opt(None, "run folder", flag=["-o", "--output"])
     preset: str = opt(None, "preset from nlplab/configs/lm.yaml (under --config and flags)", choices=list(PRESET_NAMES))
-    resume: bool = opt(False, "continue the run in -o from its checkpoint.pt exactly where it stopped (same config)")
-    force: bool = opt(False, "start over in an existing run folder (its files are removed)")
     column: str = opt(None, "tsv/csv column or jsonl key holding the text (txt: the whole line)")
     mode: str = opt("stream", "stream: running text in contiguous windows, LSTM state carried (PTB, WikiText); "
                     "sentence: each line alone with <s> </s>, padded", choices=["stream", "sentence"])
@@ -64,51 +74,20 @@ class LMConfig:
     batch_size: int = opt(64, "stream mode: parallel streams; sentence mode: sentences per batch")
     bptt: int = opt(20, "stream mode: window length (ELMo unrolls 20); sentence mode: longer sentences are cut into pieces")
     eval_batch_size: int = opt(10, "streams (or sentences) per evaluation batch; perplexities depend on it in stream mode")
-    epochs: int = opt(10, "passes over the training corpus")
-    max_steps: int = opt(0, "stop after this many steps (0: epochs decide; with both, whichever comes first)")
-    max_minutes: float = opt(0.0, "stop training after this many minutes (0: no limit); the run then ends as after its "
-                             "last epoch: valid, best weights, test. A time budget: pair it with a schedule that needs "
-                             "no step count (constant, plateau, step)")
-    optimizer: str = opt("adam", "optimizer", choices=["adam", "adamw", "sgd", "adagrad"])
-    lr: float = opt(1e-3, "peak learning rate (ELMo: adagrad 0.2; pytorch/examples: sgd 20)")
-    weight_decay: float = opt(0.0, "weight decay")
-    momentum: float = opt(0.0, "sgd momentum")
-    clip: float = opt(1.0, "clip the gradient norm to this (0: no clipping)")
-    scheduler: str = opt("constant", "learning-rate schedule (plateau: ReduceLROnPlateau on valid perplexity)",
-                         choices=list(SCHEDULERS))
-    warmup_steps: int = opt(0, "warmup-linear/warmup-cosine: steps of linear warmup from 0")
-    lr_step: int = opt(1000, "step: decay every N steps; cosine-restarts: steps in each cycle")
-    lr_gamma: float = opt(0.5, "step and plateau: factor the learning rate is multiplied by")
-    min_lr: float = opt(0.0, "cosine, cosine-restarts, warmup-*, plateau: lowest learning rate")
-    patience: int = opt(0, "plateau: evaluations without improvement before the learning rate is cut")
-    early_stopping: int = opt(0, "stop after N evaluations without a better valid perplexity (0: never)")
-    eval_every: int = opt(0, "also evaluate on --valid every N steps (0: only at each epoch end)")
-    checkpoint_every: int = opt(500, "write checkpoint.pt every N steps (and at the end)")
-    log_every: int = opt(50, "log train loss, perplexity, tokens/s and lr every N steps")
-    seed: int = opt(1234, "seed for initialisation, dropout and sentence order")
     device: str = opt("auto", "auto: cuda when visible, else cpu", choices=["auto", "cpu", "cuda"])
-    precision: str = opt("fp32", "bf16: bfloat16 autocast (a GPU, or a CPU with avx512_bf16/AMX)", choices=["fp32", "bf16"])
-    tracking: str
-    tracking_uri: str
-    tracking, tracking_uri = runlog.tracking_options()  # the same two options on every training command
+    checkpoint_every: int = opt(None, alias_of("save_every"))
 
     def __post_init__(self):
-        if not self.output:
-            raise NlplabError("give the run folder: -o RUN")
+        if self.checkpoint_every is not None:  # from here on only `save_every` says it
+            self.save_every, self.checkpoint_every = self.checkpoint_every, None
+        super().__post_init__()
         if not self.train:
             raise NlplabError("give the training corpus: nlplab lm train TRAIN_FILE -o RUN")
-        for name in ("batch_size", "bptt", "eval_batch_size", "epochs", "layers", "hidden_dim", "proj_dim",
-                     "max_chars", "char_dim", "checkpoint_every", "log_every", "min_count"):
-            if getattr(self, name) < 1:
-                raise NlplabError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "max_vocab", "warmup_steps", "patience", "early_stopping", "eval_every",
-                     "lr", "weight_decay", "momentum", "clip", "min_lr"):
-            if getattr(self, name) < 0:
-                raise NlplabError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        self.at_least(1, "batch_size", "bptt", "eval_batch_size", "layers", "hidden_dim", "proj_dim", "max_chars",
+                      "char_dim", "min_count")
+        self.at_least(0, "max_vocab")
         if self.proj_dim >= self.hidden_dim:
             raise NlplabError(f"--proj-dim {self.proj_dim} must be smaller than --hidden-dim {self.hidden_dim} (LSTMP projects down)")
-        if self.max_minutes < 0:
-            raise NlplabError(f"--max-minutes must be 0 (no limit) or more, got {self.max_minutes}")
         if not 0 <= self.dropout < 1:
             raise NlplabError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.encoder == "subword" and not self.tokenizer:

@@ -18,13 +18,7 @@ from nlplab import dist
 from nlplab.lm import data
 from nlplab.lm.checkpoint import load_run
 from nlplab.lm.data import IGNORE
-
-
-def autocast_for(device: torch.device, precision: str):
-    """bf16 runs are evaluated in bf16 where that is fast (dist.bf16_ok), else in float32."""
-    if precision == "bf16" and dist.bf16_ok(device):
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext
+from nlplab.training.optim import autocast_for
 
 
 def detach(state):

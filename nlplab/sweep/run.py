@@ -104,7 +104,7 @@ def in_process(trial: Trial, resume: bool, progress: bool | None) -> None:
     from nlplab.finetune.train import run
 
     try:
-        run(trial.cfg, progress=progress, resume=resume)
+        run(dataclasses.replace(trial.cfg, resume=resume), progress=progress)
     finally:  # the finished trial's model and optimizer are garbage now: free them before the next
         gc.collect()
         if torch.cuda.is_available():

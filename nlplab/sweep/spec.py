@@ -36,7 +36,8 @@ TYPES = {name: next((a for a in typing.get_args(t) if a is not type(None)), t)  
          for name, t in typing.get_type_hints(FinetuneConfig).items()}
 RESERVED = {"output": "the sweep puts each trial in DIR/trials/tNNN (give -o DIR or output:)",
             "seed": "list the seeds under seeds: [1, 2, 3]",
-            "force": "the sweep decides when a trial folder is reused (--resume)"}
+            "force": "the sweep decides when a trial folder is reused (--resume)",
+            "resume": "the sweep decides when a trial is resumed (nlplab sweep --resume)"}
 DISTRIBUTIONS = ("choice", "uniform", "loguniform")
 
 
