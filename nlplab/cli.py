@@ -14,6 +14,7 @@ stages keep theirs in `nlplab/subword/commands.py` and `nlplab/glue/commands.py`
     nlplab glue report RUNS... --html OUT            nlplab glue submit PRED_DIRS... -o submission.zip
     nlplab glue check submission.zip --data-dir D
     nlplab lm train TRAIN --valid VALID -o RUN --preset small      nlplab lm eval RUN --data FILE [--json]
+    nlplab pretrain CORPUS -o RUN --tokenizer SUBWORD_DIR --objective mlm|electra   nlplab pretrain fill RUN "... [MASK]"
     nlplab finetune --task SST-2 --data-dir D --model minilm -o RUN   (then: nlplab glue score RUN --data-dir D)
     nlplab finetune eval RUN [--json]                nlplab finetune predict RUN INPUT -o OUTPUT
     nlplab report RUNS... -o report.html             (runs and sweeps in one static page: curves, GLUE table)
@@ -41,6 +42,7 @@ STAGES = {
     "glue": "nlplab.glue.commands",
     "ko": "nlplab.glue.commands",  # adds both glue and ko
     "lm": "nlplab.lm.commands",
+    "pretrain": "nlplab.pretrain.commands",
     "finetune": "nlplab.finetune.commands",
     "report": "nlplab.report.commands",
     "sweep": "nlplab.sweep.commands",
@@ -48,6 +50,9 @@ STAGES = {
     "serve": "nlplab.serve",
 }
 
+# Commands whose first sub-command may be left out: `nlplab pretrain CORPUS ...` is
+# `nlplab pretrain train CORPUS ...` (the sub-commands it has besides).
+DEFAULT_SUBCOMMAND = {"pretrain": ("train", ("train", "fill"))}
 # Defaults that differ per sub-command: `clean` only cleans, `tokenize` only tokenizes.
 STAGE_DEFAULTS = {
     "preprocess": {},
@@ -188,8 +193,17 @@ def cmd_demo(args) -> int:
     return run(args.out, args.lines)
 
 
+def with_default_subcommand(argv: list[str]) -> list[str]:
+    """argv with the default sub-command put in where DEFAULT_SUBCOMMAND's command has none."""
+    if argv and argv[0] in DEFAULT_SUBCOMMAND:
+        default, known = DEFAULT_SUBCOMMAND[argv[0]]
+        if len(argv) > 1 and argv[1] not in known and argv[1] not in ("-h", "--help"):
+            return [argv[0], default, *argv[1:]]
+    return argv
+
+
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = with_default_subcommand(list(sys.argv[1:] if argv is None else argv))
     args = build_parser(argv).parse_args(argv)
     args.argv = argv  # the command as given, for manifests
     name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
@@ -209,9 +223,9 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         sub = getattr(args, "subcommand", None)
-        if (args.command, sub) in (("finetune", None), ("lm", "train")):  # training keeps its checkpoints
+        if (args.command, sub) in (("finetune", None), ("lm", "train"), ("pretrain", "train")):  # training keeps its checkpoints
             print(f"nlplab {args.command}: interrupted; the run folder keeps its last checkpoint: "
-                  f"continue with `nlplab {'lm train' if sub else 'finetune'} --resume -o {getattr(args, 'output', 'RUN')}`", file=sys.stderr)
+                  f"continue with `nlplab {name} --resume -o {getattr(args, 'output', 'RUN')}`", file=sys.stderr)
         else:
             print(f"nlplab {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130

@@ -93,12 +93,21 @@ def tokenize(path: str, tokenizer, prepare=None, cache: str | Path | None = None
     if sep is None or tokenizer.cls_token_id is None or tokenizer.mask_token_id is None:
         raise NlplabError(f"{tokenizer.name_or_path}: the tokenizer needs [CLS], [SEP] and [MASK] tokens "
                           "(a WordPiece or SentencePiece folder from nlplab subword train has them)")
+    from transformers.utils import logging as hf_logging
+
     dtype = np.uint16 if len(tokenizer) <= 1 << 16 else np.int32
     ids, starts, docs, batch = [], [], 0, []
 
     def flush():
         nonlocal docs
-        enc = tokenizer(batch, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False)
+        # whole documents, never truncated (blocks cut them): transformers' "longer than the
+        # maximum sequence length" notice does not apply
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            enc = tokenizer(batch, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False)
+        finally:
+            hf_logging.set_verbosity(level)
         for k, row in enumerate(enc["input_ids"]):
             if not row:
                 continue  # an empty text after cleaning: nothing to learn from (counted in meta)
