@@ -299,6 +299,9 @@ def test_resume_after_a_killed_run_and_missing_tasks_listed(glue, vocab, tmp_pat
     assert "pass --fill-missing majority" in s["submission"]["why"] and not (out / "submission.zip").exists()
     assert "missing (not run, never filled silently): STS-B: no train file" in table
     assert "average of 3 task(s) present" in table
+    html = (out / "report.html").read_text()  # beside the baselines of benchmarks/results/glue_baselines.json
+    assert all(f"{kind} (baseline)" in html for kind in ("majority", "tfidf-logreg", "tfidf-char"))
+    assert "RTE missing, not run and not filled: no train file" in html and "no submission.zip: no test predictions" in html
 
 
 def ko_folder(root) -> dict:

@@ -2,7 +2,7 @@
 data folder (and those missing, with what was looked for), each task's options, one
 `nlplab finetune` config per task and seed, the model, the workers.
 
-    python -c "from nlplab.bench import plan; ..."    # nlplab bench --dry-run prints describe(plan)
+    nlplab bench glue --model minilm --data-dir ../shared/data/glue --dry-run    # prints describe(build(cfg))
 
 The suite's rules come from the task table (nlplab/glue/tasks.py): `bench: majority` tasks
 (WNLI) are predicted, not trained; `train_from` tasks (AX) are predicted by their source's
@@ -53,9 +53,6 @@ class Plan:
         jobs = [j for tp in self.tasks for j in tp.runs]
         sources = {j.after for j in jobs if j.after}
         return sorted(jobs, key=lambda j: j.id not in sources)
-
-    def task(self, name: str) -> TaskPlan | None:
-        return next((tp for tp in self.tasks if tp.task.name == name), None)
 
 
 def parse_seeds(text: str) -> list[int]:
