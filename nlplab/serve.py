@@ -87,7 +87,10 @@ def uncovered(tokenizer, texts: list[str]) -> float:
     spell a word this vocabulary does not cover: one holding the unknown piece, one split
     into more pieces than it has characters, or a non-Hangul word of 2+ characters split
     into one piece per character. A piece that is only a word-start mark (SentencePiece's
-    lone U+2581) is not counted."""
+    lone U+2581) is not counted. An ELMo task model's LM run says it itself: its share of
+    tokens outside the LM vocabulary (nlplab/finetune/elmo_data.py)."""
+    if hasattr(tokenizer, "uncovered"):
+        return tokenizer.uncovered(texts)
     bad = total = 0
     for text in texts:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)

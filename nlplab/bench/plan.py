@@ -144,7 +144,7 @@ def build(cfg: BenchConfig) -> Plan:
             by_name[name].init_from = source
     for tp in plans:
         if tp.how == "finetune":
-            tp.options = {**preset(tp.task.name), **overrides.of(tp.task.name),
+            tp.options = {**preset(tp.task.name, cfg.model), **overrides.of(tp.task.name),
                           **{k: getattr(cfg, k) for k in ("tokenizer", "size") if getattr(cfg, k)}}
             tp.runs = [_job(cfg, tp, s, seeds, folder) for s in seeds]
         elif tp.how == "predicted":

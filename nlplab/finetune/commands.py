@@ -53,8 +53,11 @@ def cmd_finetune(args) -> int:
     from nlplab.finetune.train import run
     from nlplab.training.config import train
 
-    # the task picks its preset, which sits under the run's config.yaml (--resume), the --config file and the flags
-    return train(FinetuneConfig, args, "task", preset, run, report)
+    # the task (and an ELMo task model) picks its preset, which sits under the run's config.yaml (--resume),
+    # the --config file and the flags
+    model = getattr(args, "model", None) or (config.load_yaml(args.config, FinetuneConfig).get("model")
+                                             if args.config else None)
+    return train(FinetuneConfig, args, "task", lambda task: preset(task, model), run, report)
 
 
 def report(cfg, s: dict) -> None:

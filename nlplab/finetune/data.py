@@ -34,6 +34,7 @@ class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
     labels: list | None  # class ids (int) or floats; None: unlabelled
+    features: object = None  # ELMo task models: the biLM's layers at every position (elmo_data.Features)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -223,11 +224,14 @@ class Examples(torch.utils.data.Dataset):
             item["token_type_ids"] = e.token_type_ids[i]
         if e.labels is not None:
             item["labels"] = e.labels[i]
+        if e.features is not None:
+            item["index"] = i  # collate gathers this example's biLM layers
         return item
 
 
-def collate(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad to the longest example of this batch (not to max_length)."""
+def collate(items: list[dict], pad_id: int, features=None) -> dict[str, torch.Tensor]:
+    """Pad to the longest example of this batch (not to max_length). `features`: the split's
+    biLM layers (ELMo task models), gathered as (B, T, L+1, 2P) float16."""
     width = max(len(x["input_ids"]) for x in items)
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)  # (B, T)
     mask = torch.zeros((len(items), width), dtype=torch.long)
@@ -243,6 +247,8 @@ def collate(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     if "labels" in items[0]:
         v = [x["labels"] for x in items]
         batch["labels"] = torch.tensor(v, dtype=torch.float if isinstance(v[0], float) else torch.long)
+    if features is not None:
+        batch["features"] = features.batch([x["index"] for x in items], width)
     return batch
 
 
@@ -254,7 +260,8 @@ def loader(enc: Encoded, batch_size: int, pad_id: int, seed: int = 0, shuffle: b
     dropout masks as an uninterrupted one."""
     sampler = LengthGroupedSampler(enc.lengths(), batch_size, seed, shuffle, rank=rank, world=world)
     cuda = device is not None and torch.device(device).type == "cuda"
-    return torch.utils.data.DataLoader(Examples(enc), batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id),
+    return torch.utils.data.DataLoader(Examples(enc), batch_sampler=sampler,
+                                       collate_fn=partial(collate, pad_id=pad_id, features=enc.features),
                                        num_workers=2 if cuda else 0, pin_memory=cuda, persistent_workers=cuda,
                                        generator=torch.Generator().manual_seed(seed))
 

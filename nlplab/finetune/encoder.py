@@ -53,8 +53,10 @@ ATTENTION = ("sdpa", "eager")
 def applies(model) -> bool:
     from transformers import BertForSequenceClassification
 
+    if type(model) is not BertForSequenceClassification:  # any other model (the ELMo task model too): its own forward
+        return False
     c = model.config
-    return (type(model) is BertForSequenceClassification and model.bert.pooler is not None
+    return (model.bert.pooler is not None
             and c._attn_implementation in ATTENTION and not c.is_decoder and not c.add_cross_attention
             and not c.chunk_size_feed_forward and not c.output_hidden_states and not c.output_attentions
             and not any(getattr(layer, "gradient_checkpointing", False) for layer in model.bert.encoder.layer))

@@ -20,7 +20,7 @@ import torch
 from nlplab import NlplabError, formats, io
 from nlplab.config import load_yaml
 from nlplab.finetune import data, encoder
-from nlplab.finetune.config import FinetuneConfig
+from nlplab.finetune.config import FinetuneConfig, elmo_model
 from nlplab.glue import metrics
 from nlplab.glue.data import Split, read_custom
 from nlplab.subword.load import text_prep
@@ -38,16 +38,26 @@ class Run:
     device: torch.device
     prepare: object = None  # the subword folder's cleaning + Mecab pre-split, when it had one
 
+    @property
+    def elmo(self) -> bool:
+        """An ELMo task model (--model bilm:/bilstm:): its tokenizer is its LM run's (elmo_data.Tokenizer)."""
+        return elmo_model(self.cfg.model) is not None
+
     @classmethod
     def load(cls, folder: str | Path, device: str | None = None) -> Run:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
         folder = Path(folder)
         cfg = run_config(folder)
         labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if elmo_model(cfg.model):  # the head's weights here, the biLM from the LM run config.json names (checked)
+            from nlplab.finetune import elmo
+
+            model, tokenizer = elmo.load(folder, dev)
+            return cls(folder, cfg, labels, model, tokenizer, dev)
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         model = AutoModelForSequenceClassification.from_pretrained(folder).to(dev).eval()
         encoder.enable(model, encoder.unpad_on(cfg.unpad, dev), cfg.cls_only)  # as in training: the same logits, less work
         return cls(folder, cfg, labels, model, AutoTokenizer.from_pretrained(folder), dev, text_prep(folder))
@@ -60,7 +70,12 @@ class Run:
         """Class probabilities (N, C), or regression scores (N,), in input order."""
         check_batch_size(batch_size)
         split = Split(self.labels["task"], "input", [str(i) for i in range(len(texts_a))], texts_a, texts_b, None)
-        enc = data.encode(split, None, self.tokenizer, self.cfg.max_length, prepare=self.prepare)
+        if self.elmo:  # the LM run's tokens and, for bilm, its biLM's layers (computed here, not cached)
+            from nlplab.finetune.elmo_data import encode
+
+            enc = encode(split, None, self.tokenizer, self.cfg.max_length)
+        else:
+            enc = data.encode(split, None, self.tokenizer, self.cfg.max_length, prepare=self.prepare)
         from nlplab.finetune.train import predict
 
         logits = predict(self.model, enc, batch_size, self.tokenizer.pad_token_id, self.device,

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from nlplab import dist, runlog
+from nlplab import NlplabError, dist, runlog
 from nlplab.config import write_atomic
-from nlplab.finetune import data, encoder
-from nlplab.finetune.config import SIZES, FinetuneConfig, resolve_model
+from nlplab.finetune import data, elmo, elmo_data, encoder
+from nlplab.finetune.config import SIZES, FinetuneConfig, elmo_model, resolve_model
 from nlplab.glue import metrics, submission
 from nlplab.progress import Progress, close_logger
 from nlplab.subword.load import load_tokenizer, save_tokenizer, text_prep
@@ -44,8 +44,12 @@ from nlplab.training import checkpoint, logs, optim
 CHECKPOINT = Path("checkpoint") / "last.pt"  # removed when the run finishes: the run folder then holds the best weights
 
 
-def build_model(cfg: FinetuneConfig, pretrained: str | None, tokenizer, t):
-    """A classifier (one output for regression) with task t's labels: scratch or pretrained."""
+def build_model(cfg: FinetuneConfig, pretrained: str | None, tokenizer, t, pair: bool = False, out=None):
+    """A classifier (one output for regression) with task t's labels: scratch or pretrained; or
+    an ELMo task model (--model bilm:/bilstm:LM_RUN) over the LM run `tokenizer` brings, for a
+    pair task or single texts, recording in run folder `out` where that LM run is."""
+    if elmo_model(cfg.model):
+        return elmo.build(cfg, tokenizer, t, pair, out)
     from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -131,7 +135,11 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     raw, roles, extra = data.load_all(src, t, cfg)  # extra: MNLI -> AX, predicted by this run's model
     dev_name = roles["dev"][0]  # the first dev split picks the best checkpoint by the task's score
     pretrained, tok_path = resolve_model(cfg)
-    tokenizer = load_tokenizer(tok_path)
+    lm = elmo_model(cfg.model)  # an ELMo task model: the LM run's tokenization (and its frozen biLM)
+    tokenizer = elmo_data.Tokenizer(elmo_data.load_lm(lm[0], tok_path, device)) if lm else load_tokenizer(tok_path)
+    if lm and ckpt is not None and ckpt.get("lm") != tokenizer.lm.identity:
+        raise NlplabError(f"{cfg.output}: its LM run {tok_path} has changed since the run started "
+                                    f"({ckpt.get('lm')} -> {tokenizer.lm.identity}); restore it or start a new run")
 
     # ---- run folder (a fresh run keeps only the token cache of a reused one), config, logs
     out = checkpoint.start_run_folder(cfg, d, fresh=ckpt is None)
@@ -144,16 +152,22 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     if d.is_main:
         data.write_labels(out, t)
     with dist.main_first():  # rank 0 tokenizes and caches, the others read its cache
-        prepare = text_prep(tok_path)  # a morpheme-aware nlplab vocabulary: Mecab first
-        enc = {name: data.encode(s, t, tokenizer, cfg.max_length, out / "cache", prepare) for name, s in raw.items()}
+        prepare = None if lm else text_prep(tok_path)  # a morpheme-aware nlplab vocabulary: Mecab first
+        if lm:  # the biLM's layers too, computed once (nlplab/finetune/elmo_data.py)
+            cache = Path(cfg.elmo_cache) if cfg.elmo_cache else out / "cache"
+            enc = {name: elmo_data.encode(s, t, tokenizer, cfg.max_length, cache, prune=not cfg.elmo_cache)
+                   for name, s in raw.items()}
+        else:
+            enc = {name: data.encode(s, t, tokenizer, cfg.max_length, out / "cache", prepare) for name, s in raw.items()}
     for name, e in enc.items():
-        log.info("%s: %d examples from %s, mean %.1f tokens", name, len(e), raw[name].source, np.mean(e.lengths()))
+        log.info("%s: %d examples from %s, mean %.1f tokens%s", name, len(e), raw[name].source, np.mean(e.lengths()),
+                 f"; {e.features.note}" if e.features is not None else "")
     pad_id = tokenizer.pad_token_id
     train_loader = data.loader(enc["train"], batch_size, pad_id, cfg.seed, device=device, rank=d.rank, world=d.world)
 
     # ---- model, optimizer, schedule
     optim.seed_everything(cfg.seed)
-    model = build_model(cfg, pretrained, tokenizer, t).to(device).train()
+    model = build_model(cfg, pretrained, tokenizer, t, raw["train"].texts_b is not None, out).to(device).train()
     # padding and, in the last layer, the rows besides [CLS] are skipped (the same results)
     embedding_grad, encoder_on = encoder.setup(model, cfg, device, d.enabled)
     ddp = dist.wrap_ddp(model, device)  # the same initial weights everywhere (DDP broadcasts rank 0's)
@@ -274,7 +288,8 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
                     if not stop and step < total and d.is_main:
                         checkpoint.save_checkpoint(out / CHECKPOINT, step=step, position={"epoch": epoch, "batch": i + 1},
                                                    global_batch=global_batch, model=model, optimizer=optimizer,
-                                                   scheduler=scheduler, scaler=scaler, evals=evals, counters=counters)
+                                                   scheduler=scheduler, scaler=scaler, evals=evals, counters=counters,
+                                                   **({"lm": tokenizer.lm.identity} if lm else {}))
                     t_train = time.perf_counter()
                 if stop or out_of_time or step >= total:
                     break
@@ -289,7 +304,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
 
     # ---- best checkpoint: tokenizer beside it, predictions from it (nlplab/glue/submission.py's files)
     model.load_state_dict(best_state)
-    if d.is_main:
+    if d.is_main and not lm:  # an ELMo task model's config.json names its LM run instead
         save_tokenizer(tokenizer, tok_path, out, prepare)
     files = submission.run_files(t, extra, cfg.predict_test, enc)
     preds = {name: best_preds.get(name) or values(t, predict(model, enc[name], batch_size * 2, pad_id, device, autocast, d))

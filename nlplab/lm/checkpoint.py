@@ -51,8 +51,8 @@ def save_model(run: Path, model: BiLM, vocab: Vocab, step: int) -> None:
              "step": step}, run / MODEL)
 
 
-def load_run(run, device=None) -> SimpleNamespace:
-    """config, vocabulary, tokenizer and best model of a run folder, checked against each other."""
+def load_text(run) -> tuple[LMConfig, Vocab, TextTokenizer]:
+    """The config, vocabulary and tokenizer of a run folder (no weights), checked against each other."""
     run = Path(run)
     if not (run / "config.yaml").is_file():
         raise NlplabError(f"{run}: not a run folder of `nlplab lm train` (no config.yaml)")
@@ -63,6 +63,13 @@ def load_run(run, device=None) -> SimpleNamespace:
     if subword is not None:
         check_vocab(subword, vocab.fingerprint(), Vocab.from_subword(tokenizer.subword),
                     f"{run}/{TOKENIZER} was changed; copy back the folder the run was trained with")
+    return cfg, vocab, tokenizer
+
+
+def load_run(run, device=None) -> SimpleNamespace:
+    """config, vocabulary, tokenizer and best model of a run folder, checked against each other."""
+    run = Path(run)
+    cfg, vocab, tokenizer = load_text(run)
     if not (run / MODEL).is_file() and (run / CHECKPOINT).is_file():
         raise NlplabError(f"{run}: no {MODEL} yet (best weights come with the first validation, or at the end "
                           "without --valid); "

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nlplab import NlplabError
@@ -36,26 +37,46 @@ from nlplab.lm.vocab import char_ids
 
 
 class ScalarMix(nn.Module):
-    """gamma * sum_k softmax(w)_k * layer_k (ELMo, equation 1)."""
+    """gamma * sum_k softmax(w)_k * layer_k (ELMo, equation 1). With layer_norm, each layer is
+    first normalised per token over its D features (no learned scale: gamma and the weights
+    are the mix's only parameters). AllenNLP normalises over the whole batch instead, which
+    makes a sentence's vector depend on the sentences batched with it."""
 
-    def __init__(self, n_layers: int):
+    def __init__(self, n_layers: int, layer_norm: bool = False):
         super().__init__()
         self.weights = nn.Parameter(torch.zeros(n_layers))
         self.gamma = nn.Parameter(torch.ones(()))
+        self.layer_norm = layer_norm
 
     def normalized(self) -> torch.Tensor:
         return torch.softmax(self.weights, dim=0)
 
     def forward(self, layers):  # (L+1, ..., D)
+        if self.layer_norm:
+            layers = F.layer_norm(layers, layers.shape[-1:])
         s = self.normalized().view(-1, *([1] * (layers.dim() - 1)))
         return self.gamma * (s * layers).sum(0)
+
+
+def boundaries(vocab, mode: str) -> tuple[str, str]:
+    """The tokens a sentence is read between: <s> .. </s> for a sentence-mode run, </s> .. </s>
+    for a stream-mode run (its LMs only ever saw </s> between lines)."""
+    return vocab.specials["eos" if mode == "stream" else "bos"], vocab.specials["eos"]
+
+
+def layers(model, tokens: list[list[str]]):
+    """Every layer at every position of each sentence read between its boundaries:
+    (L+1, B, T, 2P) and the lengths (B,) with the boundaries; layer 0 is the token encoder
+    output written twice. Gradients flow when the caller allows them."""
+    inputs, lengths = _inputs(model, tokens)
+    x, fwd, bwd = model.contextual(inputs.to(next(model.parameters()).device), lengths)
+    return torch.stack([torch.cat([x, x], -1)] + [torch.cat([f, b], -1) for f, b in zip(fwd, bwd)]), lengths
 
 
 def _inputs(model, tokens: list[list[str]]):
     """Padded encoder inputs of each sentence between its boundary tokens, and the lengths."""
     vocab, cfg = model.vocab, model.cfg
-    stream = getattr(getattr(model, "lm_config", None), "mode", "sentence") == "stream"
-    start, end = vocab.specials["eos" if stream else "bos"], vocab.specials["eos"]
+    start, end = boundaries(vocab, getattr(getattr(model, "lm_config", None), "mode", "sentence"))
     seqs = [[start, *t, end] for t in tokens]
     lengths = torch.tensor([len(s) for s in seqs])
     T = int(lengths.max())
@@ -85,19 +106,16 @@ def embed(model, sentences, batch_size: int = 32) -> list[dict]:
     tokens = [list(s) if not isinstance(s, str) else None for s in sentences]
     for i, toks in zip(strings, model.tokenizer([sentences[i] for i in strings]) if strings else []):
         tokens[i] = toks
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(tokens), batch_size):
         chunk = tokens[start:start + batch_size]
-        inputs, lengths = _inputs(model, chunk)
-        x, fwd, bwd = model.contextual(inputs.to(device), lengths)
-        layers = torch.stack([torch.cat([x, x], -1)] + [torch.cat([f, b], -1) for f, b in zip(fwd, bwd)])  # (L+1, B, T, 2P)
-        mix = model.scalar_mix(layers)  # (B, T, 2P)
+        every, _ = layers(model, chunk)  # (L+1, B, T, 2P)
+        mix = model.scalar_mix(every)  # (B, T, 2P)
         for r, toks in enumerate(chunk):
             n = len(toks)  # positions 1..n: the tokens without the boundaries
-            out.append({"tokens": toks, "layers": layers[:, r, 1:n + 1].float().cpu(), "mix": mix[r, 1:n + 1].float().cpu()})
+            out.append({"tokens": toks, "layers": every[:, r, 1:n + 1].float().cpu(), "mix": mix[r, 1:n + 1].float().cpu()})
     model.train(was_training)
     return out
 

@@ -234,7 +234,7 @@ def load(path: str) -> Sweep:
 def trials(sweep: Sweep, folder: str | Path) -> list[Trial]:
     """One trial per configuration and seed (configuration-major), each with the full
     FinetuneConfig `nlplab finetune` would build: task preset < base < swept values."""
-    defaults = preset(sweep.base.get("task"))
+    defaults = preset(sweep.base.get("task"), sweep.base.get("model"))
     out, where = [], Where(sweep.path, sweep.text)
     for point in sweep.points:
         for seed in sweep.seeds:
