@@ -2,7 +2,7 @@
 ko-reviews corpus (NSMC test removed by `nlplab corpus build`), fine-tune each encoder and a
 no-pretraining control with the same recipe, score NSMC test, KorSTS dev and KorHate dev.
 
-    .venv/bin/python benchmarks/pretrain_quality.py --work /work/runs --minutes 25
+    .venv/bin/python benchmarks/pretrain_quality.py --work /work/runs --steps 2200
 
 Every step is an `nlplab` command (printed, so any row can be rerun by hand), skipped when
 its output already exists (the script resumes):
@@ -54,8 +54,8 @@ def main() -> None:
     ap.add_argument("--objectives", default="electra,mlm")
     ap.add_argument("--mask", default="token", help="--mask of pretraining")
     ap.add_argument("--size", default="mini")
-    ap.add_argument("--minutes", type=float, default=25.0, help="pretraining budget per objective")
-    ap.add_argument("--steps", type=int, default=6000, help="pretraining schedule length (--max-steps)")
+    ap.add_argument("--minutes", type=float, default=35.0, help="pretraining time cap per objective (a safety: --steps decides)")
+    ap.add_argument("--steps", type=int, default=2200, help="pretraining steps (x 32 x 128 tokens: 9.0M at 2,200)")
     ap.add_argument("--tasks", default="NSMC,KorSTS,KorHate")
     ap.add_argument("--lr", default="3e-4", help="fine-tuning peak learning rate (ELECTRA-Small's)")
     ap.add_argument("--nsmc-epochs", default="1")

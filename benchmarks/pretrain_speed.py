@@ -84,7 +84,7 @@ def run_hf(texts: Path, tokenizer: str, size: dict, steps: int, seed: int, out: 
                                        num_attention_heads=max(1, h // 64), intermediate_size=4 * h,
                                        max_position_embeddings=512, pad_token_id=tok.pad_token_id))
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=32, learning_rate=5e-4, max_steps=steps,
-                             seed=seed, weight_decay=0.01, warmup_ratio=0.06, lr_scheduler_type="linear",
+                             seed=seed, weight_decay=0.01, warmup_steps=0.06, lr_scheduler_type="linear",  # v5: a float is a ratio
                              save_strategy="no", eval_strategy="no", logging_strategy="no", report_to="none",
                              disable_tqdm=True, use_cpu=not torch.cuda.is_available(), dataloader_drop_last=True)
     collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
@@ -125,7 +125,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         texts = sample(a.corpus, a.texts, tmp)
-        run_nlplab(texts, a.tokenizer, a.size, 2, 0, "mlm", tmp / "warm")  # tokenizes once into the cache? no: per run
+        run_nlplab(texts, a.tokenizer, a.size, 2, 0, "mlm", tmp / "warm")  # page cache, .pyc: not timed
         for r in range(a.repeats):
             for s in systems:
                 out = tmp / s
