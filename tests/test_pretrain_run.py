@@ -191,3 +191,17 @@ def test_a_one_process_run_resumes_on_two(vocab, tmp_path, monkeypatch):
     assert code == 0, err
     assert close(load_file(full / "model.safetensors"), load_file(out / "model.safetensors"), atol=1e-5)
     assert json.loads((out / "metrics.json").read_text())["processes"] == 2
+
+
+def test_report_reads_a_pretraining_run(mlm_run, tmp_path):
+    from nlplab.report.runs import load_run
+
+    r = load_run(mlm_run)
+    last = json.loads((mlm_run / "metrics.json").read_text())["valid"]
+    assert (r.kind, r.task, r.model, r.steps) == ("pretrain", "ko_sample.txt", "mlm tiny", 12)
+    assert r.best() == ("valid masked acc", last["mlm_accuracy"])
+    assert r.throughput[1] == "tokens/s" and r.throughput[0] > 0
+    out = tmp_path / "report.html"
+    assert run_cli("report", mlm_run, "-o", out) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "1 run, 0 sweeps" in html and "mlm tiny" in html and html.count('src="data:image/png;base64,') == 2

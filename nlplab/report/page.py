@@ -164,11 +164,11 @@ def corpus(c: Corpus) -> str:
 
 def counted(kinds: list[str]) -> str:
     """"1 run, 0 sweeps" (", 1 corpus" when there are corpora) of the folders' kinds (finetune,
-    lm, sweep, corpus): the page's count and the command's last line."""
+    lm, pretrain, sweep, corpus): the page's count and the command's last line."""
     def n(k: int, one: str, many: str) -> str:
         return f"{k} {one if k == 1 else many}"
 
-    runs, corpora = sum(k in ("finetune", "lm") for k in kinds), kinds.count("corpus")
+    runs, corpora = sum(k in ("finetune", "lm", "pretrain") for k in kinds), kinds.count("corpus")
     return f"{n(runs, 'run', 'runs')}, {n(kinds.count('sweep'), 'sweep', 'sweeps')}" + \
         (f", {n(corpora, 'corpus', 'corpora')}" if corpora else "")
 

@@ -85,6 +85,13 @@ def curves_figure(run: Run) -> Figure:
         ax_eval.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 50, 100, 200, 500: plain numbers
         ax_eval.yaxis.set_major_formatter(ScalarFormatter())
         ax_eval.yaxis.set_minor_formatter(NullFormatter())
+    elif run.kind == "pretrain":  # masked-token accuracy; ELECTRA's replaced-token accuracy and AUC
+        for key in ("mlm_accuracy", "disc_accuracy", "disc_auc"):
+            s, v = _series(run.records, "valid", key)
+            if s:
+                ax_eval.plot(s, [100 * x for x in v], marker="o", ms=3, label=f"valid {key.replace('_', ' ')}")
+                _label_single(ax_eval, s, [100 * x for x in v])
+        ax_eval.set(title="valid (x100)", xlabel="step")
     else:
         splits = sorted({r["split"] for r in run.records if r.get("split") != "train"})
         for split in splits:

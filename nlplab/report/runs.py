@@ -1,9 +1,9 @@
-"""A run folder (finetune or lm), a sweep folder or a corpus folder, read into a small dataclass.
+"""A run folder (finetune, lm or pretrain), a sweep folder or a corpus folder, read into a small dataclass.
 
     python -c "from nlplab.report.runs import load; print(load('runs/sst2').summary())"
 
-What each kind of folder holds is written by nlplab/finetune/train.py, nlplab/lm/train.py
-(+ nlplab/runlog.py), nlplab/sweep (sweep.json) and nlplab/corpus/build.py (manifest.json):
+What each kind of folder holds is written by nlplab/finetune/train.py, nlplab/lm/train.py,
+nlplab/pretrain/train.py (+ nlplab/runlog.py), nlplab/sweep (sweep.json) and nlplab/corpus/build.py (manifest.json):
 this module only reads. A run still training (no metrics.json yet) is read from its
 metrics.jsonl.
 """
@@ -49,7 +49,7 @@ def shown(metric: str, value: float | None) -> str:
 @dataclass
 class Run:
     path: Path
-    kind: str  # finetune | lm
+    kind: str  # finetune | lm | pretrain
     config: dict
     metrics: dict | None  # metrics.json (None while the run is going)
     records: list[dict]  # metrics.jsonl
@@ -59,8 +59,8 @@ class Run:
 
     @property
     def task(self) -> str:
-        if self.kind == "lm":
-            return Path(self.config.get("train") or "?").name  # the corpus it learns
+        if self.kind in ("lm", "pretrain"):  # the corpus it learns
+            return Path(self.config.get("train") or self.config.get("corpus") or "?").name
         return (self.metrics or {}).get("task") or self.config.get("task") or "?"
 
     @property
@@ -68,6 +68,8 @@ class Run:
         c = self.config
         if self.kind == "lm":
             return f"biLM {c.get('encoder')} {c.get('layers')}x{c.get('hidden_dim')}/{c.get('proj_dim')}"
+        if self.kind == "pretrain":
+            return f"{c.get('objective')} {c.get('size')}" + (f" from {Path(str(c['model'])).name}" if c.get("model") else "")
         return f"scratch-{c.get('size')}" if c.get("model") == "scratch" else Path(str(c.get("model"))).name
 
     @property
@@ -86,15 +88,19 @@ class Run:
 
     @property
     def throughput(self) -> tuple[float | None, str]:
-        """(value, unit): finetune in train samples/s, lm in tokens/s."""
-        key = "tokens_per_s" if self.kind == "lm" else "samples_per_s"
+        """(value, unit): finetune in train samples/s, lm and pretrain in tokens/s."""
+        key = "samples_per_s" if self.kind == "finetune" else "tokens_per_s"
         if self.metrics and self.metrics.get(key) is not None:
             return self.metrics[key], key.replace("_per_s", "/s")
         rates = [r[key] for r in self.records if r.get("split") == "train" and r.get(key)]
         return (statistics.mean(rates) if rates else None), key.replace("_per_s", "/s")
 
     def best(self) -> tuple[str, float | None]:
-        """(label, value) of the run's best: the main dev score, or the best valid mean perplexity."""
+        """(label, value) of the run's best: the main dev score, the best valid mean perplexity,
+        or a pretraining run's last valid masked-token accuracy (its kept weights are the last)."""
+        if self.kind == "pretrain":
+            valid = [r for r in self.records if r.get("split") == "valid" and "mlm_accuracy" in r]
+            return "valid masked acc", (valid[-1]["mlm_accuracy"] if valid else None)
         if self.kind == "lm":
             best = (self.metrics or {}).get("best")
             ppl = [r["mean_ppl"] for r in self.records if r.get("split") == "valid" and "mean_ppl" in r]
@@ -144,7 +150,7 @@ class Run:
 
     def summary(self) -> dict:
         label, value = self.best()
-        best = f"{label} {shown('score' if self.kind == 'finetune' else 'ppl', value)}"
+        best = f"{label} {shown('ppl' if self.kind == 'lm' else 'score', value)}"
         if self.kind == "finetune" and (self.metrics or {}).get("best"):  # the task's own metrics: "dev F1/acc 81.2/70.1"
             main = self.metrics["main"]
             split = self.metrics["best"]["splits"][main]
@@ -213,10 +219,12 @@ def load_run(path: Path) -> Run:
         raise NlplabError(f"{cfg_path}{where}: not a readable YAML file; the run folder is damaged") from None
     if not isinstance(config, dict):
         raise NlplabError(f"{cfg_path}: not a mapping of option: value; the run folder is damaged")
-    if not (path / "labels.json").is_file() and not (path / "vocab.json").is_file():
-        raise NlplabError(f"{path}: neither labels.json (nlplab finetune) nor vocab.json (nlplab lm train); "
-                          "the run folder is damaged or was not written by nlplab")
-    kind = "finetune" if (path / "labels.json").is_file() else "lm"  # lm: vocab.json, no labels
+    pretrain = config.get("objective") in ("mlm", "electra") and "corpus" in config
+    if not (path / "labels.json").is_file() and not (path / "vocab.json").is_file() and not pretrain:
+        raise NlplabError(f"{path}: neither labels.json (nlplab finetune) nor vocab.json (nlplab lm train) nor a "
+                          "pretraining config.yaml; the run folder is damaged or was not written by nlplab")
+    # lm: vocab.json, no labels; pretrain: its config names the objective and the corpus
+    kind = "finetune" if (path / "labels.json").is_file() else "pretrain" if pretrain else "lm"
     m = _json(path / "metrics.json") if (path / "metrics.json").is_file() else None
     records = read_jsonl(path / "metrics.jsonl") if (path / "metrics.jsonl").is_file() else []
     if not records and m and kind == "finetune":  # a run from before metrics.jsonl: its evaluations only
