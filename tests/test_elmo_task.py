@@ -156,7 +156,7 @@ def test_pair_sides_are_split_and_combined_as_infersent():
         assert out.logits.shape == (2, 3) and out.loss.ndim == 0
 
 
-def test_tiny_bilm_and_head_train_from_the_cli_into_an_ordinary_run_folder(glue, lm, tmp_path, capsys):
+def test_tiny_bilm_and_head_train_from_the_cli_into_an_ordinary_run_folder(glue, lm, tmp_path, capsys, monkeypatch):
     out = tmp_path / "sst2"
     sha = elmo_data.sha256(lm / "model.pt")
     code, _, err = run_cli("finetune", "--task", "SST-2", "--data-dir", glue, "--model", f"bilm:{lm}", "-o", out,
@@ -174,8 +174,12 @@ def test_tiny_bilm_and_head_train_from_the_cli_into_an_ordinary_run_folder(glue,
     assert conf["lm"]["run"] == str(lm.resolve()) and conf["lm"]["model_sha256"] == sha == elmo_data.sha256(lm / "model.pt")
     assert "model: bilm:" in (out / "config.yaml").read_text()
     assert "biLM layers computed" in (out / "train.log").read_text()
-    code, shown, _ = run_cli("finetune", "eval", out, "--json", capsys=capsys)
+    cache = sorted(p.name for p in (out / "cache").iterdir())
+    with monkeypatch.context() as m:  # eval reads the dev layers training cached: the biLM does not run again
+        m.setattr(elmo_data, "compute", lambda *a: pytest.fail("the biLM ran again"))
+        code, shown, _ = run_cli("finetune", "eval", out, "--json", capsys=capsys)
     assert code == 0 and json.loads(shown)["dev"]["accuracy"] == summary["best"]["splits"]["dev"]["accuracy"]
+    assert sorted(p.name for p in (out / "cache").iterdir()) == cache  # and writes nothing there
     assert run_cli("finetune", "predict", out, glue / "SST-2" / "dev.tsv", "-o", tmp_path / "p.tsv") == 0
     predicted = [r.split("\t")[2] for r in (tmp_path / "p.tsv").read_text().splitlines()[1:]]
     dev = [r.split("\t")[2] for r in (out / "dev_predictions.tsv").read_text().splitlines()[1:]]

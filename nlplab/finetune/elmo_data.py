@@ -224,9 +224,24 @@ def compute(bilm, sides: list[list[str]], starts: np.ndarray, rows: np.ndarray) 
         flush(chunk)
 
 
-def features(lm: LM, segments, cache_dir: Path | None = None, name: str = "input", prune: bool = False) -> Features:
-    """The biLM layers of every example, from CACHE/<name>.<key>.elmo.npy when it is there; else
-    computed (and cached when cache_dir is given; prune: remove other keys of `name`)."""
+def cached(cache_dir: Path, name: str, key: str, shape: tuple) -> np.ndarray | None:
+    """The rows under CACHE/<name>.<key>.elmo.npy, or under any name with this key (the same
+    tokens of the same LM run: `finetune eval` on a split training cached), memory-mapped."""
+    first = Path(cache_dir) / f"{name}.{key[:16]}.elmo.npy"
+    for path in [first, *sorted(Path(cache_dir).glob(f"*.{key[:16]}.elmo.npy"))]:
+        meta = path.with_suffix(".json")
+        if meta.is_file() and path.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("key") == key:
+            rows = np.load(path, mmap_mode="r")
+            if rows.shape == shape:
+                return rows
+    return None
+
+
+def features(lm: LM, segments, cache_dir: Path | None = None, name: str = "input", prune: bool = False,
+             write: bool = True) -> Features:
+    """The biLM layers of every example, from the cache when it holds them (see cached); else
+    computed, and cached as CACHE/<name>.<key>.elmo.npy when cache_dir is given and `write`
+    (prune: remove the other keys of `name`)."""
     import time
 
     sides = [toks for ex in segments for toks in ex]
@@ -235,14 +250,11 @@ def features(lm: LM, segments, cache_dir: Path | None = None, name: str = "input
     offsets = starts[np.concatenate([[0], np.cumsum([len(ex) for ex in segments])])]  # each example's first row
     shape = (int(starts[-1]), lm.bilm.cfg.layers + 1, 2 * lm.bilm.cfg.proj_dim)
     key = hashlib.sha256(json.dumps([FORMAT, lm.identity, segments], ensure_ascii=False).encode("utf-8")).hexdigest()
-    path = meta = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"{name}.{key[:16]}.elmo.npy"
-        meta = path.with_suffix(".json")
-        if meta.is_file() and path.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("key") == key:
-            rows = np.load(path, mmap_mode="r")
-            if rows.shape == shape:
-                return Features(rows, offsets, f"biLM layers cached ({path})")
+    rows = cached(cache_dir, name, key, shape) if cache_dir is not None and Path(cache_dir).is_dir() else None
+    if rows is not None:
+        return Features(rows, offsets, f"biLM layers cached ({rows.filename})")
+    path = Path(cache_dir) / f"{name}.{key[:16]}.elmo.npy" if cache_dir is not None and write else None
+    meta = path.with_suffix(".json") if path is not None else None
     t0 = time.perf_counter()
     if path is None:
         rows = np.zeros(shape, np.float16)
@@ -265,14 +277,15 @@ def features(lm: LM, segments, cache_dir: Path | None = None, name: str = "input
     return Features(np.load(path, mmap_mode="r"), offsets, note)
 
 
-def encode(split, t, tokenizer: Tokenizer, max_length: int, cache_dir: Path | None = None, prune: bool = False) -> Encoded:
+def encode(split, t, tokenizer: Tokenizer, max_length: int, cache_dir: Path | None = None, prune: bool = False,
+           write: bool = True) -> Encoded:
     """A split as the task model reads it: ids (+ token types for pairs), labels, and for bilm
-    the biLM's layers (cached under cache_dir as <TASK>.<split>)."""
+    the biLM's layers (cached under cache_dir as <TASK>.<split>; write=False: only read from it)."""
     segs = tokenizer.segments(split.texts_a, split.texts_b, max_length)
     ids, types = tokenizer.ids(segs)
     lm = tokenizer.lm
     feats = None
     if lm.bilm is not None:
-        feats = features(lm, segs, cache_dir, f"{t.name if t else split.task}.{split.name}", prune)
+        feats = features(lm, segs, cache_dir, f"{t.name if t else split.task}.{split.name}", prune, write)
     return Encoded(split.name, split.ids, ids, types if split.texts_b is not None else None,
                    label_ids(t, split.labels) if t else None, feats)

@@ -70,10 +70,12 @@ class Run:
         """Class probabilities (N, C), or regression scores (N,), in input order."""
         check_batch_size(batch_size)
         split = Split(self.labels["task"], "input", [str(i) for i in range(len(texts_a))], texts_a, texts_b, None)
-        if self.elmo:  # the LM run's tokens and, for bilm, its biLM's layers (computed here, not cached)
+        if self.elmo:  # the LM run's tokens and, for bilm, its biLM's layers: from training's cache
             from nlplab.finetune.elmo_data import encode
 
-            enc = encode(split, None, self.tokenizer, self.cfg.max_length)
+            # when it holds these very tokens, else computed here (and not written)
+            cache = Path(self.cfg.elmo_cache) if self.cfg.elmo_cache else self.folder / "cache"
+            enc = encode(split, None, self.tokenizer, self.cfg.max_length, cache, write=False)
         else:
             enc = data.encode(split, None, self.tokenizer, self.cfg.max_length, prepare=self.prepare)
         from nlplab.finetune.train import predict
