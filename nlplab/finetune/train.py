@@ -139,7 +139,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     tokenizer = elmo_data.Tokenizer(elmo_data.load_lm(lm[0], tok_path, device)) if lm else load_tokenizer(tok_path)
     if lm and ckpt is not None and ckpt.get("lm") != tokenizer.lm.identity:
         raise NlplabError(f"{cfg.output}: its LM run {tok_path} has changed since the run started "
-                                    f"({ckpt.get('lm')} -> {tokenizer.lm.identity}); restore it or start a new run")
+                          f"({ckpt.get('lm')} -> {tokenizer.lm.identity}); restore it or start a new run")
 
     # ---- run folder (a fresh run keeps only the token cache of a reused one), config, logs
     out = checkpoint.start_run_folder(cfg, d, fresh=ckpt is None)
