@@ -219,6 +219,13 @@ def test_a_pair_run_resumes_exactly(glue, lm, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(cfg("cut"), progress=False)
     monkeypatch.setattr(checkpoint, "save_checkpoint", real)
+    good = (lm / "model.pt").read_bytes()
+    try:  # an LM run changed in between: refused, nothing trained
+        shutil.copy(changed_copy(lm, tmp_path / "lm2") / "model.pt", lm / "model.pt")
+        with pytest.raises(NlplabError, match="has changed since the run started"):
+            run(cfg("cut", resume=True), progress=False)
+    finally:
+        (lm / "model.pt").write_bytes(good)
     resumed = run(cfg("cut", resume=True), progress=False)
     assert resumed["evaluations"] == whole["evaluations"] and resumed["steps"] == 9
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
