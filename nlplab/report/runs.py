@@ -70,7 +70,13 @@ class Run:
             return f"biLM {c.get('encoder')} {c.get('layers')}x{c.get('hidden_dim')}/{c.get('proj_dim')}"
         if self.kind == "pretrain":
             return f"{c.get('objective')} {c.get('size')}" + (f" from {Path(str(c['model'])).name}" if c.get("model") else "")
-        return f"scratch-{c.get('size')}" if c.get("model") == "scratch" else Path(str(c.get("model"))).name
+        model = str(c.get("model"))
+        if model == "scratch":
+            return f"scratch-{c.get('size')}"
+        kind, sep, lm_run = model.partition(":")  # an ELMo task model: bilm:LM_RUN (or its bilstm: control)
+        if sep and kind in ("bilm", "bilstm"):
+            return f"{kind}:{Path(lm_run).name}"
+        return Path(model).name
 
     @property
     def regression(self) -> bool:
