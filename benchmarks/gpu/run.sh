@@ -8,13 +8,16 @@
 #   bash benchmarks/gpu/run.sh quality    # issue 5: finetune_quality, 3 seeds, bf16, full data
 #   bash benchmarks/gpu/run.sh lm         # issue 6: lm.py elmo-small on PTB: perplexity, tokens/s, peak memory
 #   bash benchmarks/gpu/run.sh all        # session 7's plan: throughput alone, then five jobs sharing the GPU
+#   bash benchmarks/gpu/run.sh pretrain   # issue 22 (kit: prepare.sh pretrain RUNS): pretrain_speed on the GPU
+#                                         # (~1 min), ELECTRA-small on ko-reviews (~6 min), NSMC fine-tune + test
 # Results land in $OUT (JSON + log), to copy into benchmarks/results/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 mkdir -p /tmp/data && tar -C /tmp/data -xJf .devdata/data.tar.xz
-export NLPLAB_SHARED=/tmp/data NLPLAB_MINILM=$PWD/.devdata/minilm
+export NLPLAB_SHARED=/tmp/data
+[ -d .devdata/minilm ] && export NLPLAB_MINILM=$PWD/.devdata/minilm
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
@@ -51,6 +54,21 @@ downstream() {  # elmo-small on in-domain text for $1 minutes, then ELMo feature
         --json "$RES/elmo_sst2_gpu.json" > "$RES/elmo_sst2_gpu.log" 2>&1 || true
     grep -E "accuracy|embedded" "$RES/elmo_sst2_gpu.log" || true
 }
+pretrain() {  # issue 22: the speed ratio against run_mlm.py's recipe, then a GPU pretraining run and NSMC
+    xz -dk .devdata/ko-reviews.txt.xz .devdata/ko-reviews-valid.txt.xz
+    local C=$PWD/.devdata/ko-reviews.txt V=$PWD/.devdata/ko-reviews-valid.txt T=$PWD/.devdata/spm-ko
+    timeout 120 python3 benchmarks/pretrain_speed.py --corpus "$C" --tokenizer "$T" --steps 150 --repeats 1 \
+        --json "$RES/pretrain_speed_gpu.json" > "$RES/pretrain_speed_gpu.log" 2>&1 || true
+    tail -n 6 "$RES/pretrain_speed_gpu.log"
+    timeout "$(until_deadline 150)" python3 -m nlplab pretrain "$C" --valid "$V" -o "$RES/pt-electra" --tokenizer "$T" \
+        --objective electra --size electra-small --batch-size 128 --lr 1e-3 --bf16 --max-steps 20000 \
+        --max-minutes "$(minutes_left 170)" --scheduler constant --warmup-steps 500 --eval-every 1000 --save-every 0 \
+        --no-progress > "$RES/pt-electra.out" 2>&1 || true
+    timeout "$(until_deadline 10)" python3 -m nlplab finetune --task nsmc --data-dir /tmp/data/nsmc --model "$RES/pt-electra" \
+        -o "$RES/ft-nsmc" --lr 3e-4 --epochs 1 --batch-size 64 --bf16 --no-progress > "$RES/ft-nsmc.out" 2>&1 \
+        && python3 -m nlplab finetune eval "$RES/ft-nsmc" --json > "$RES/ft-nsmc-eval.json" || true
+    cat "$RES/ft-nsmc-eval.json" 2>/dev/null || tail -n 5 "$RES/ft-nsmc.out"
+}
 packer
 case "${1:?part: issue6, ptb, downstream, finetune, quality, lm or all}" in
   finetune) python3 benchmarks/finetune_vs_trainer.py --full --bf16 --tasks SST-2,MRPC \
@@ -60,6 +78,7 @@ case "${1:?part: issue6, ptb, downstream, finetune, quality, lm or all}" in
   lm)       python3 benchmarks/lm.py --corpus ptb --preset elmo-small --device cuda \
                 --json "$OUT/lm_ptb_gpu.json" 2>&1 | tee "$OUT/lm_ptb_gpu.log" ;;
   ptb)      ptb ptb 8.3; finish ;;
+  pretrain) pretrain; finish ;;
   downstream) char_encoder; downstream 5; finish ;;
   issue6)   # both of issue 6's open targets in one call (~9.5 min), the two runs sharing the GPU
             char_encoder; ptb ptb 7.5 & P1=$!; downstream 4 & P2=$!; wait $P1 $P2 || true; finish ;;
@@ -88,5 +107,5 @@ case "${1:?part: issue6, ptb, downstream, finetune, quality, lm or all}" in
             wait "${PIDS[@]}" 2>/dev/null || true
             kill $WATCH 2>/dev/null || true
             finish ;;
-  *) echo "unknown part $1: issue6, ptb, downstream, finetune, quality, lm or all" >&2; exit 2 ;;
+  *) echo "unknown part $1: issue6, ptb, downstream, finetune, quality, lm, pretrain or all" >&2; exit 2 ;;
 esac
