@@ -20,8 +20,11 @@ from nlplab.subword.load import load_tokenizer, text_prep
 def fill(run: str, text: str, top_k: int = 5) -> dict:
     """{"text": the model's input, "masks": [[{token, piece, id, p}, ...] per mask]}."""
     from transformers import AutoModelForMaskedLM
+    from transformers.utils import logging as hf_logging
 
     from nlplab.pretrain.train import GENERATOR
+
+    hf_logging.disable_progress_bar()  # "Loading weights" would come before the answer
 
     folder = Path(run) / GENERATOR if (Path(run) / GENERATOR / "config.json").is_file() else Path(run)
     if not (folder / "config.json").is_file():
