@@ -2,6 +2,7 @@
 metrics with tokens/s), exact resume, 2 processes = 1, ELECTRA's generator and AUC,
 `pretrain fill`, `finetune --model RUN`, and bad inputs as one line before any training."""
 
+import contextlib
 import json
 
 import pytest
@@ -32,6 +33,22 @@ def args(vocab, out, *more):
             "--eval-blocks", "8", "--seed", "3", "--no-progress", *more)
 
 
+@contextlib.contextmanager
+def interrupted_at(step: int):
+    """Ctrl-C right after the checkpoint of `step` is written."""
+    from nlplab.training import checkpoint
+
+    real = checkpoint.save_checkpoint
+
+    def save_then_stop(path, **saved):
+        real(path, **saved)
+        if saved["step"] == step:
+            raise KeyboardInterrupt
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoint, "save_checkpoint", save_then_stop)
+        yield
+
+
 @pytest.fixture(scope="module")
 def mlm_run(vocab, tmp_path_factory):
     out = tmp_path_factory.mktemp("mlm") / "run"
@@ -57,19 +74,10 @@ def test_mlm_run_folder_loads_with_hf_and_logs_tokens_per_s(mlm_run):
     assert not (mlm_run / "checkpoint").exists()  # finished: the model folder is the result
 
 
-def test_resume_after_an_interruption_gives_the_same_weights(vocab, mlm_run, tmp_path, monkeypatch):
-    from nlplab.training import checkpoint
-
-    real = checkpoint.save_checkpoint
-
-    def interrupt_at_8(path, **saved):
-        real(path, **saved)
-        if saved["step"] == 8:
-            raise KeyboardInterrupt
+def test_resume_after_an_interruption_gives_the_same_weights(vocab, mlm_run, tmp_path):
     out = tmp_path / "run"
-    monkeypatch.setattr(checkpoint, "save_checkpoint", interrupt_at_8)
-    assert run_cli("pretrain", *args(vocab, out)) == 130
-    monkeypatch.setattr(checkpoint, "save_checkpoint", real)
+    with interrupted_at(8):
+        assert run_cli("pretrain", *args(vocab, out)) == 130
     assert run_cli("pretrain", "-o", out, "--resume", "--no-progress") == 0
     a, b = load_file(mlm_run / "model.safetensors"), load_file(out / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -169,24 +177,16 @@ def test_two_processes_train_like_one(vocab, tmp_path):
     assert one["valid"]["mlm_loss"] == pytest.approx(two["valid"]["mlm_loss"], abs=1e-4)
 
 
-def test_a_one_process_run_resumes_on_two(vocab, tmp_path, monkeypatch):
+def test_a_one_process_run_resumes_on_two(vocab, tmp_path):
     """Interrupted at step 8 on one process, resumed with --nproc 2: the checkpoint's global
     batch of 4 is split 2 + 2 and the weights end as the uninterrupted run's."""
     from test_dist import close, nlplab
 
-    from nlplab.training import checkpoint
-
     full = tmp_path / "full"
     assert run_cli("pretrain", *args(vocab, full, "--dropout", "0")) == 0
-    real = checkpoint.save_checkpoint
-
-    def interrupt_at_8(path, **saved):
-        real(path, **saved)
-        if saved["step"] == 8:
-            raise KeyboardInterrupt
     out = tmp_path / "cut"
-    monkeypatch.setattr(checkpoint, "save_checkpoint", interrupt_at_8)
-    assert run_cli("pretrain", *args(vocab, out, "--dropout", "0")) == 130
+    with interrupted_at(8):
+        assert run_cli("pretrain", *args(vocab, out, "--dropout", "0")) == 130
     code, err, _ = nlplab("pretrain", "-o", out, "--resume", "--nproc", 2, "--no-progress")
     assert code == 0, err
     assert close(load_file(full / "model.safetensors"), load_file(out / "model.safetensors"), atol=1e-5)
