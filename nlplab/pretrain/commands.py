@@ -40,6 +40,7 @@ def cmd_pretrain(args) -> int:
     from nlplab.pretrain.train import run
     from nlplab.training.config import train
 
+    # no presets: a model's size is --size (nlplab/configs/pretrain.yaml)
     return train(PretrainConfig, args, "preset", lambda _: {}, run, report)
 
 

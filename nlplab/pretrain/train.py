@@ -165,8 +165,8 @@ def run(cfg: PretrainConfig, progress: bool | None = None) -> dict:
     data.input_files(cfg.corpus)  # a missing corpus: one line, now
     cfg, valid_note = default_valid(cfg, cfg.corpus)
     ckpt = checkpoint.check_run_folder(cfg, [cfg.corpus, cfg.valid, cfg.tokenizer], "a pretraining", CHECKPOINT)
-    tokenizer, prepare = load_tokenizer(tok_path), text_prep(tok_path)
-    if ckpt is not None and ckpt["tokenizer"] != tokenizer_fingerprint(tok_path):
+    tokenizer, prepare, tok_print = load_tokenizer(tok_path), text_prep(tok_path), tokenizer_fingerprint(tok_path)
+    if ckpt is not None and ckpt["tokenizer"] != tok_print:
         raise NlplabError(f"{tok_path}: the tokenizer changed since the run started (its tokenizer.json differs); "
                           "resume with the same one or start a new run")
     global_batch = checkpoint.check_global_batch(ckpt, cfg.batch_size, d, cfg.output)
@@ -243,7 +243,7 @@ def run(cfg: PretrainConfig, progress: bool | None = None) -> dict:
         if d.is_main:
             checkpoint.save_checkpoint(out / CHECKPOINT, step=step, position=position, global_batch=global_batch,
                                        model=net, optimizer=optimizer, scheduler=scheduler, scaler=scaler, evals=evals,
-                                       counters=counters, tokenizer=tokenizer_fingerprint(tok_path))
+                                       counters=counters, tokenizer=tok_print)
         last_ckpt = step
 
     # ---- training loop: a step = --grad-accum global batches of packed, freshly masked blocks
@@ -272,7 +272,8 @@ def run(cfg: PretrainConfig, progress: bool | None = None) -> dict:
                 if accumulating:
                     continue
                 norm = optim.clip_gradients(net, optimizer, scaler, cfg.clip)
-                bad = not (math.isfinite(loss.item()) and (scaler.is_enabled() or math.isfinite(norm.item())))
+                loss_now, norm_now = torch.stack([loss.detach().float(), norm.float()]).tolist()  # one device sync
+                bad = not (math.isfinite(loss_now) and (scaler.is_enabled() or math.isfinite(norm_now)))
                 if dist.any_rank(bad):  # before the update: the weights stay good
                     kept = f"the last good checkpoint ({out / CHECKPOINT}, step {last_ckpt}) is kept" \
                         if last_ckpt is not None else "no checkpoint was written yet"
