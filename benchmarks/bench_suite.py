@@ -83,7 +83,7 @@ def suite(name: str, a, work: Path, model: str, data: Path, extra: list, config:
     cfg = work / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     args = ["bench", name, "--model", model, "--data-dir", data, "--seeds", a.seeds, "-o", work / name, "--config", cfg,
-            "--gpus", a.gpus, "--no-progress", *extra]
+            "--gpus", a.gpus, *(["--cpu-workers", a.cpu_workers] if a.cpu_workers else []), "--no-progress", *extra]
     code, seconds, table = nlplab(*args)
     s = json.loads((work / name / "bench.json").read_text())
     return {"command": "nlplab " + shlex.join(map(str, args)), "config": config, "exit_code": code, "wall_s": seconds,
@@ -103,6 +103,11 @@ def main() -> int:
     ap.add_argument("--ko-tokenizer", help="nlplab subword folder (default: trained here)")
     ap.add_argument("--ko-size", default="mini")
     ap.add_argument("--gpus", default="0")
+    ap.add_argument("--cpu-workers", type=int, default=0, help="bench --cpu-workers: N runs at once on the CPU "
+                    "(2 on this box: one torch thread a run, as the quality table ran)")
+    ap.add_argument("--ko-lr", type=float, help="lr for every Korean task (default: 5e-4 from scratch, the presets' "
+                    "otherwise); pretrain_quality.py's recipe is 3e-4")
+    ap.add_argument("--ko-nsmc-epochs", type=int, help="NSMC epochs (default: the preset's 2; pretrain_quality.py: 1)")
     ap.add_argument("--smoke", action="store_true", help="1 seed, 64 train and eval rows, 4 steps: checks the script only")
     ap.add_argument("--work", default=str(ROOT / "out" / "bench-suite"), help="bench folders and the vocabulary")
     ap.add_argument("--fill-missing", action="store_true", help="glue: --fill-missing majority, so the zip is written")
@@ -145,7 +150,9 @@ def main() -> int:
                     result["ko_vocab"] = {"path": str(tok), "seconds": seconds}
                 extra = ["--tokenizer", tok, "--size", a.ko_size]
             # a BERT from scratch learns with a higher lr than a pretrained one (benchmarks/nsmc_scratch.py: 5e-4)
-            config = {"default": {**subset, **({"lr": 5.0e-4} if a.ko_model == "scratch" else {})}}
+            lr = a.ko_lr or (5.0e-4 if a.ko_model == "scratch" else None)
+            config = {"default": {**subset, **({"lr": lr} if lr else {})},
+                      "tasks": {"NSMC": {"epochs": a.ko_nsmc_epochs}} if a.ko_nsmc_epochs else {}}
             result["suites"]["ko"] = suite("ko", a, work, a.ko_model, Path(a.data_dir), extra, config)
     if "glue" in result["suites"] and not a.smoke:
         quality = quality_table()

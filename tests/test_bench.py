@@ -397,6 +397,8 @@ def test_dry_run_lists_tasks_presets_data_and_runs(glue, vocab, tmp_path, capsys
     (("glue", "--tasks", "AX"), None, "--tasks AX: it is predicted by the MNLI runs' model; add MNLI to --tasks"),
     (("glue", "--seeds", "1,x"), None, "--seeds 1,x: give whole numbers separated by commas"),
     (("glue", "--gpus", "99"), None, "--gpus 99: only 0 GPU(s) visible here"),
+    (("glue", "--gpus", "1", "--cpu-workers", "2"), None, "--gpus 1 and --cpu-workers 2: give one of them"),
+    (("glue", "--cpu-workers", "-1"), None, "--cpu-workers -1: give a number of CPU workers, 1 or more"),
     (("glue", "--model", "scratch"), None, "--model scratch needs --tokenizer SUBWORD_DIR"),
     (("glue", "--model", "no/such-model"), None, "--model no/such-model: not a folder and not in the local Hugging Face "
                                                  "cache; available here:"),

@@ -12,6 +12,7 @@ from conftest import run_cli
 from test_finetune import vocab  # noqa: F401  (the module-scoped 400-piece WordPiece fixture)
 
 from nlplab import NlplabError
+from nlplab.finetune.config import FinetuneConfig
 from nlplab.sweep import results, run, spec
 
 
@@ -217,3 +218,34 @@ def test_gpu_worker_pool_on_cpu(shared, vocab, tmp_path, capsys, monkeypatch):  
     assert s["best"]["params"] == {"fp16": False}
     assert "needs a GPU" in (tmp_path / "sw" / "sweep.log").read_text()
     assert (tmp_path / "sw" / "trials" / "t001.out").read_text().strip().endswith("or --precision bf16 on a CPU that has it)")
+
+
+def test_cpu_workers_share_the_cores_out_and_set_each_subprocess_threads(tmp_path, monkeypatch):
+    """--cpu-workers N: N CPU subprocess workers, each with cores // N torch threads
+    (OMP_NUM_THREADS), unless the user set OMP_NUM_THREADS; the head line says so."""
+    monkeypatch.delenv(run.TEST_CPU, raising=False)
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
+    assert run.devices("0", 2) == ["", ""] and run.devices("0", 0) == []
+    assert run.threads_each(["", ""]) == 4 and run.threads_each([""] * 16) == 1
+    assert run.describe_workers(["", ""], "trial") == "2 CPU workers, 4 torch thread(s) each"
+    assert run.describe_workers(["0", "1"], "run") == "2 workers, one run per GPU"
+    assert run.describe_workers([], "run") == "one after another in this process"
+    with pytest.raises(NlplabError, match=r"^--gpus 2 and --cpu-workers 3: give one of them$"):
+        run.devices("2", 3)
+    seen = []
+
+    class Popen:
+        def __init__(self, cmd, stdout, stderr, env):
+            seen.append((env["CUDA_VISIBLE_DEVICES"], env.get("OMP_NUM_THREADS")))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(run.subprocess, "Popen", Popen)
+    trial = run.Job("t0", FinetuneConfig(task="SST-2", output=str(tmp_path / "t0")))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    run.in_subprocess(trial, "", False, {}, 4)
+    run.in_subprocess(trial, "1", False, {}, 4)  # a GPU worker: torch's own thread count
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    run.in_subprocess(trial, "", False, {}, 4)  # the user's setting wins
+    assert seen == [("", "4"), ("1", None), ("", "3")]

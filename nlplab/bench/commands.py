@@ -26,7 +26,7 @@ import yaml
 from nlplab import NlplabError, config, io
 from nlplab.bench.config import BenchConfig
 
-FREE = ("resume", "dry_run", "gpus", "fill_missing", "output", "config")  # may change on --resume
+FREE = ("resume", "dry_run", "gpus", "cpu_workers", "fill_missing", "output", "config")  # may change on --resume
 
 
 def add_commands(sub):

@@ -40,6 +40,8 @@ class BenchConfig:
     seeds: str = opt("42", "comma-separated seeds: each task runs once per seed, mean ± std over them")
     gpus: str = opt("0", "N: one run per GPU on N GPUs at once (subprocesses, the sweep's pool); auto: every "
                          "visible GPU; 0: runs one after another in this process")
+    cpu_workers: int = opt(0, "N: one run per CPU worker, N at once (subprocesses), the cores shared out among "
+                              "them (instead of --gpus, on a machine without one)")
     resume: bool = opt(False, "continue the bench in -o: skip finished runs, resume interrupted ones, run the rest")
     config: str = opt(None, "YAML file of overrides in finetune.yaml's shape: default: {...} for every task, "
                             "tasks: {RTE: {init_from: MNLI, ...}}")

@@ -20,7 +20,7 @@ from nlplab.bench.config import BenchConfig, Overrides, load_overrides
 from nlplab.finetune.config import FinetuneConfig, preset, resolve_model
 from nlplab.glue.data import Glue
 from nlplab.glue.tasks import SUITES, TASKS, Task, canonical
-from nlplab.sweep.run import Job, devices
+from nlplab.sweep.run import Job, describe_workers, devices
 
 
 @dataclass
@@ -158,7 +158,7 @@ def build(cfg: BenchConfig) -> Plan:
     first = next(j for tp in plans for j in tp.runs if j.after is None) if any(tp.runs for tp in plans) else None
     if first is not None:
         resolve_model(first.cfg)  # the model resolves (or a one-line error names what is available)
-    return Plan(cfg, folder, src, seeds, overrides, devices(cfg.gpus), plans)
+    return Plan(cfg, folder, src, seeds, overrides, devices(cfg.gpus, cfg.cpu_workers), plans)
 
 
 def _job(cfg: BenchConfig, tp: TaskPlan, seed: int, seeds: list[int], folder: Path) -> Job:
@@ -185,7 +185,7 @@ def describe(plan: Plan) -> str:
     """What --dry-run prints: a head line, then per task how it runs, its data, its options
     and its run folders."""
     jobs = plan.jobs
-    how = f"{len(plan.workers)} workers, one run per GPU" if plan.workers else "one after another in this process"
+    how = describe_workers(plan.workers, "run")
     ran = [tp.task.name for tp in plan.tasks if tp.how in ("finetune", "majority")]
     missing = [tp.task.name for tp in plan.tasks if tp.how == "missing"]
     lines = [f"bench {plan.cfg.suite}: {len(ran)} task(s) of {len(plan.tasks)} ({', '.join(ran)}), seeds "

@@ -30,6 +30,8 @@ class SweepConfig:
     dry_run: bool = opt(False, "check the file and list the trials; nothing runs and nothing is written")
     gpus: str = opt("0", "N: one trial per GPU on N GPUs at once (subprocesses); auto: every visible GPU; "
                          "0: trials one after another in this process")
+    cpu_workers: int = opt(0, "N: one trial per CPU worker, N at once (subprocesses), the cores shared out "
+                              "among them (instead of --gpus, on a machine without one)")
 
     def __post_init__(self):
         if not self.sweep:
@@ -106,8 +108,8 @@ def cmd_sweep(args) -> int:
     folder = Path(out or "DIR")
     trials = spec.trials(sweep, folder)
     task, metric = check(sweep, trials)
-    workers = run.devices(cfg.gpus)
-    how = f"{len(workers)} workers, one trial per GPU" if workers else "one after another in this process"
+    workers = run.devices(cfg.gpus, cfg.cpu_workers)
+    how = run.describe_workers(workers, "trial")
     head = (f"sweep {sweep.name}: {len(trials)} trials ({len(sweep.points)} configurations x {len(sweep.seeds)} seeds) "
             f"of {task}, ranked by dev {metric}; {how}")
     if cfg.dry_run:

@@ -53,8 +53,16 @@ class Log:
                 print(msg, file=sys.stderr, flush=True)
 
 
-def devices(gpus: str) -> list[str]:
-    """CUDA_VISIBLE_DEVICES value for each worker; [] runs the trials in this process."""
+def devices(gpus: str, cpu_workers: int = 0) -> list[str]:
+    """CUDA_VISIBLE_DEVICES value for each worker ("" for a CPU worker); [] runs the trials in
+    this process. `cpu_workers` N: N subprocesses on the CPU, the cores shared out among them
+    (on a CPU box, one torch thread a job trains more samples per core than one job on all)."""
+    if cpu_workers:
+        if gpus.strip() not in ("0", ""):
+            raise NlplabError(f"--gpus {gpus} and --cpu-workers {cpu_workers}: give one of them")
+        if cpu_workers < 0:
+            raise NlplabError(f"--cpu-workers {cpu_workers}: give a number of CPU workers, 1 or more")
+        return [""] * cpu_workers
     if gpus.strip() in ("0", ""):
         return []
     if gpus != "auto" and not (gpus.isdigit() and int(gpus) > 0):
@@ -111,13 +119,30 @@ def in_process(trial: Trial, resume: bool, progress: bool | None) -> None:
             torch.cuda.empty_cache()
 
 
-def in_subprocess(trial: Trial, device: str, resume: bool, procs: dict) -> None:
-    """`python -m nlplab finetune` on one GPU; NlplabError with its last error line if it fails."""
+def threads_each(workers: list[str]) -> int:
+    """Torch threads for each CPU worker: the cores shared out (at least one)."""
+    return max(1, (os.cpu_count() or 1) // max(1, len(workers)))
+
+
+def describe_workers(workers: list[str], noun: str) -> str:
+    """How the pool runs, for the head line: in this process, one per GPU, or CPU workers."""
+    if not workers:
+        return "one after another in this process"
+    if all(w == "" for w in workers) and not os.environ.get(TEST_CPU):
+        return f"{len(workers)} CPU workers, {threads_each(workers)} torch thread(s) each"
+    return f"{len(workers)} workers, one {noun} per GPU"
+
+
+def in_subprocess(trial: Trial, device: str, resume: bool, procs: dict, threads: int | None = None) -> None:
+    """`python -m nlplab finetune` on one GPU (or on the CPU with `threads` torch threads, unless
+    OMP_NUM_THREADS says otherwise); NlplabError with its last error line if it fails."""
     run = Path(trial.cfg.output)
     cfg_file, out_file = run.with_suffix(".yaml"), run.with_suffix(".out")
     config.save(trial.cfg, cfg_file)
     cmd = [sys.executable, "-m", "nlplab", "finetune", "--config", str(cfg_file), "-o", str(run), "--no-progress"]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
+    if device == "" and threads and "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(threads)
     with open(out_file, "w", encoding="utf-8") as out:
         p = subprocess.Popen(cmd + (["--resume"] if resume else []), stdout=out, stderr=subprocess.STDOUT, env=env)
         procs[trial.id] = p
@@ -207,7 +232,7 @@ def pool(jobs: list[Job], workers: list[str], resume: bool, progress: bool | Non
                 if device is None:
                     in_process(j, go_on, progress)
                 else:
-                    in_subprocess(j, device, go_on, procs)
+                    in_subprocess(j, device, go_on, procs, threads_each(workers))
             except NlplabError as e:
                 error = str(e)
             except Exception as e:  # a bug or a crash in one job must not lose the others
