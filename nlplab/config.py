@@ -36,14 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls, positional=(), skip=(), 
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        help_ = f.metadata.get("help", "")
+        help_ = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %: "15%" is literal
         default = defaults.get(f.name, f.default)
         if f.name in positional:
             parser.add_argument(f.name, help=help_, default=argparse.SUPPRESS, nargs="?")
             continue
         names = f.metadata.get("flag") or ["--" + f.name.replace("_", "-")]
         t = _base_type(cls, f)
-        shown = f" (default: {default})" if default not in (None, False, "") else ""
+        shown = f" (default: {default})".replace("%", "%%") if default not in (None, False, "") else ""
         if t is bool:
             # --x and --no-x: a preset or a --config file may have set it either way (a field named
             # no_x is its own flag: argparse would read --no-x as False)

@@ -90,3 +90,23 @@ def test_a_typo_lists_every_command(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'finetun'" in err and all(f"'{name}'" in err for name in cli.STAGES)
+
+
+def test_every_commands_help_formats():
+    """`--help` of every command and sub-command renders: argparse %-formats help strings,
+    so a literal "15%" in an option's help once crashed `nlplab pretrain train --help`."""
+    import argparse
+
+    def walk(parser, path):
+        text = parser.format_help()
+        assert text.startswith("usage: "), path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, path + [name])
+        yield path, text
+
+    seen = dict((" ".join(p), t) for p, t in walk(cli.build_parser(), []))
+    assert {"pretrain train", "pretrain fill", "bench", "finetune", "lm train", "sweep"} <= set(seen)
+    assert "(80% [MASK], 10% random, 10% kept)" in " ".join(seen["pretrain train"].split())
+    assert "--cpu-workers CPU_WORKERS" in seen["bench"] and "--cpu-workers CPU_WORKERS" in seen["sweep"]
