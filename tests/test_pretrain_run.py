@@ -88,6 +88,27 @@ def test_resume_after_an_interruption_gives_the_same_weights(vocab, mlm_run, tmp
         [{k: v for k, v in r.items() if k not in drop} for r in again]
 
 
+def test_a_run_cut_by_its_time_budget_keeps_its_checkpoint_and_resumes_to_the_same_weights(vocab, mlm_run, tmp_path,
+                                                                                            monkeypatch):
+    """--max-minutes ends the run before its 12-step schedule: the model folder is written
+    (fine-tuning can take it), the checkpoint stays, and --resume with a new budget finishes
+    the same schedule with the uncut run's weights."""
+    out = tmp_path / "run"
+    monkeypatch.setenv("NLPLAB_TEST_EARLY_RANK", "0")
+    monkeypatch.setenv("NLPLAB_TEST_EARLY_SECONDS", "60")  # the 1-minute budget is over after the first step
+    assert run_cli("pretrain", *args(vocab, out, "--max-minutes", "1")) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["stopped"], m["steps"]) == ("max_minutes", 1)
+    assert (out / "checkpoint" / "last.pt").is_file() and (out / "model.safetensors").is_file()
+    assert "the schedule has 11 steps left: `--resume`" in (out / "train.log").read_text()
+    monkeypatch.delenv("NLPLAB_TEST_EARLY_RANK")
+    assert run_cli("pretrain", "-o", out, "--resume", "--max-minutes", "0", "--no-progress") == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["stopped"], m["steps"]) == ("max_steps", 12) and not (out / "checkpoint" / "last.pt").exists()
+    a, b = load_file(mlm_run / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_electra_saves_discriminator_and_generator_and_scores_auc(vocab, tmp_path):
     from transformers import AutoModelForMaskedLM, AutoModelForPreTraining
 

@@ -42,7 +42,7 @@ from nlplab.subword.load import load_tokenizer, save_tokenizer, text_prep
 from nlplab.training import checkpoint, logs, optim
 from nlplab.training.config import default_valid
 
-CHECKPOINT = Path("checkpoint") / "last.pt"  # removed when the run finishes
+CHECKPOINT = Path("checkpoint") / "last.pt"  # removed when the run finishes; kept when --max-minutes cut the schedule short (--resume goes on)
 GENERATOR = "generator"
 # the counts model.MaskedLM / model.Electra return, summed over a window or the valid set
 COUNTS = {"mlm": ("mlm_loss_sum", "masked", "correct"),
@@ -317,6 +317,9 @@ def run(cfg: PretrainConfig, progress: bool | None = None) -> dict:
         counters["train_seconds"] += time.perf_counter() - t_train
     if valid is not None and not (evals["history"] and evals["history"][-1]["step"] == step):
         validate()
+    cut = out_of_time and step < total  # a time budget ended the run before its schedule did
+    if cut and last_ckpt != step:
+        save()  # kept: `--resume --max-minutes M` goes on with the same schedule, on another day
 
     # ---- the model folder: the encoder kept for fine-tuning (the last weights), its tokenizer
     if d.is_main:
@@ -336,10 +339,14 @@ def run(cfg: PretrainConfig, progress: bool | None = None) -> dict:
                "valid": (evals["history"] or [None])[-1], "evaluations": evals["history"]}
     if d.is_main:
         write_atomic(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
-        checkpoint.remove_checkpoint(out / CHECKPOINT)
+        if not cut:
+            checkpoint.remove_checkpoint(out / CHECKPOINT)
     mlog.close(summary)
     log.info("done: %d steps (%s), %d tokens, %.0f tokens/s, %.0fs", step, stopped, counters["tokens"], rate,
              summary["seconds"])
+    if cut:
+        log.info("the schedule has %d steps left: `--resume` (with a new --max-minutes) continues from %s", total - step,
+                 out / CHECKPOINT)
     close_logger(log)
     return summary
 
