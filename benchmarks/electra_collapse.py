@@ -1,0 +1,106 @@
+"""Diagnosis (issue 22): why ELECTRA's discriminator stayed at its prior (AUC 0.54) in the
+session-11 run. Trains nlplab's ELECTRA module (nlplab/pretrain/model.py, the same forward and
+loss as `nlplab pretrain --objective electra`: generator MLM + 50 x replaced-token BCE, AdamW,
+gradients clipped at 1) on fresh batches of real text at a few constant learning rates, no
+warmup, and logs the discriminator's loss and AUC on each batch.
+
+    .venv/bin/python benchmarks/electra_collapse.py --corpus runs/ko-reviews --tokenizer runs/spm-ko
+
+If the discriminator first learns (AUC well above 0.5) and then falls back to the prior
+(loss ln-entropy of the replaced rate, AUC 0.5) at the recipe's 5e-4 but not at a lower
+rate, the failure is the optimisation (rate and warmup), not the wiring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def texts(corpus: Path, n: int) -> list[str]:
+    """The first n texts of a corpus folder's train split (or of a text file)."""
+    if corpus.is_dir():
+        import pyarrow.parquet as pq
+
+        first = sorted((corpus / "train").glob("*.parquet"))[0]
+        return pq.read_table(first, columns=["text"]).column("text").to_pylist()[:n]
+    return corpus.read_text(encoding="utf-8").splitlines()[:n]
+
+
+def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, seed: int) -> list[dict]:
+    from nlplab.pretrain import model
+
+    torch.manual_seed(seed)
+    m = model.build("electra", model.size(size), tok, rows.shape[1])
+    opt = torch.optim.AdamW(m.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(steps + 1):
+        ids = rows[torch.randint(len(rows), (batch,), generator=gen)]
+        chosen = torch.rand(ids.shape, generator=gen) < 0.15
+        labels = torch.where(chosen, ids, -100)
+        inputs = torch.where(chosen, tok.mask_token_id, ids)  # ELECTRA's generator sees [MASK] only
+        g, s = m(inputs, labels, ids, torch.rand(int(chosen.sum()), generator=gen))
+        loss = g / chosen.sum() + model.DISCRIMINATOR_WEIGHT * s["disc_loss_sum"] / ids.numel()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        if i % 25 == 0:
+            r = float(s["replaced"]) / ids.numel()
+            out.append({"step": i, "mlm_loss": float(g) / int(chosen.sum()),
+                        "mlm_accuracy": float(s["correct"]) / int(chosen.sum()),
+                        "disc_loss": float(s["disc_loss_sum"]) / ids.numel(), "replaced": r,
+                        "prior_loss": -(r * math.log(r) + (1 - r) * math.log(1 - r)),
+                        "disc_auc": model.auc(s["disc_logits"], s["disc_labels"])})
+            print(f"lr {lr:g} step {i}: " + ", ".join(f"{k} {v:.3f}" for k, v in out[-1].items() if k != "step"),
+                  flush=True)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", required=True, help="an nlplab corpus folder or a text file")
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--lrs", default="5e-4,1e-4")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--length", type=int, default=64)
+    ap.add_argument("--texts", type=int, default=8000)
+    ap.add_argument("--size", default="tiny")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "electra_collapse.json"))
+    a = ap.parse_args()
+    from nlplab.subword.load import load_tokenizer, text_prep
+
+    tok, prep = load_tokenizer(a.tokenizer), text_prep(a.tokenizer)
+    ids: list[int] = []
+    for t in texts(Path(a.corpus), a.texts):
+        ids += tok(prep(t), add_special_tokens=False)["input_ids"] + [tok.sep_token_id]
+    n = len(ids) // a.length
+    rows = torch.tensor(ids[:n * a.length]).view(n, a.length)
+    t0 = time.perf_counter()
+    runs = {lr: run(float(lr), rows, tok, a.steps, a.batch, a.size, a.seed) for lr in a.lrs.split(",")}
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+              "args": vars(a), "blocks": n, "seconds": time.perf_counter() - t0, "runs": runs}
+    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    for lr, r in runs.items():
+        best = max(r, key=lambda x: x["disc_auc"])
+        print(f"lr {lr}: best AUC {best['disc_auc']:.3f} at step {best['step']}, last AUC {r[-1]['disc_auc']:.3f}, "
+              f"last disc loss {r[-1]['disc_loss']:.3f} (prior {r[-1]['prior_loss']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
