@@ -59,9 +59,9 @@ def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, s
         opt.step()
         if i % 25 == 0:
             r = float(s["replaced"]) / ids.numel()
-            out.append({"step": i, "mlm_loss": float(g) / int(chosen.sum()),
+            out.append({"step": i, "mlm_loss": float(g.detach()) / int(chosen.sum()),
                         "mlm_accuracy": float(s["correct"]) / int(chosen.sum()),
-                        "disc_loss": float(s["disc_loss_sum"]) / ids.numel(), "replaced": r,
+                        "disc_loss": float(s["disc_loss_sum"].detach()) / ids.numel(), "replaced": r,
                         "prior_loss": -(r * math.log(r) + (1 - r) * math.log(1 - r)),
                         "disc_auc": model.auc(s["disc_logits"], s["disc_labels"])})
             print(f"lr {lr:g} step {i}: " + ", ".join(f"{k} {v:.3f}" for k, v in out[-1].items() if k != "step"),
