@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -93,6 +94,18 @@ def suite(name: str, a, work: Path, model: str, data: Path, extra: list, config:
             "submission": s.get("submission"), "table": table}
 
 
+def labelled_test(work: Path) -> dict:
+    """NSMC's test split has labels: score each NSMC run's best checkpoint on it (`nlplab
+    finetune eval RUN --json`, the 50,000 rows; dev chose the checkpoint, test never did)."""
+    got = {}
+    for run in sorted((work / "ko" / "runs").glob("NSMC*")):
+        if (run / "metrics.json").is_file():
+            r = subprocess.run([sys.executable, "-m", "nlplab", "finetune", "eval", str(run), "--json"],
+                               cwd=ROOT, capture_output=True, text=True, check=True)
+            got[run.name] = json.loads(r.stdout).get("test")
+    return got
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=str(SHARED), help="root laid out as shared/data (glue/, nsmc/, korsts/, ...)")
@@ -107,6 +120,8 @@ def main() -> int:
                     "(2 on this box: one torch thread a run, as the quality table ran)")
     ap.add_argument("--ko-lr", type=float, help="lr for every Korean task (default: 5e-4 from scratch, the presets' "
                     "otherwise); pretrain_quality.py's recipe is 3e-4")
+    ap.add_argument("--add-test", metavar="RESULTS_JSON", help="only score the NSMC runs of --work on NSMC's "
+                    "labelled test split and add them to this results file (done after every ko suite anyway)")
     ap.add_argument("--ko-nsmc-epochs", type=int, help="NSMC epochs (default: the preset's 2; pretrain_quality.py: 1)")
     ap.add_argument("--smoke", action="store_true", help="1 seed, 64 train and eval rows, 4 steps: checks the script only")
     ap.add_argument("--work", default=str(ROOT / "out" / "bench-suite"), help="bench folders and the vocabulary")
@@ -115,6 +130,12 @@ def main() -> int:
     a = ap.parse_args()
     if a.smoke and a.seeds == "1,2,3":
         a.seeds = "1"
+    if a.add_test:
+        result = json.loads(Path(a.add_test).read_text())
+        result["suites"]["ko"]["nsmc_test"] = labelled_test(Path(a.work))
+        Path(a.add_test).write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["suites"]["ko"]["nsmc_test"]))
+        return 0
     a.out = a.out or str(RESULTS / ("bench_suite_smoke.json" if a.smoke else "bench_suite.json"))
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -154,6 +175,7 @@ def main() -> int:
             config = {"default": {**subset, **({"lr": lr} if lr else {})},
                       "tasks": {"NSMC": {"epochs": a.ko_nsmc_epochs}} if a.ko_nsmc_epochs else {}}
             result["suites"]["ko"] = suite("ko", a, work, a.ko_model, Path(a.data_dir), extra, config)
+            result["suites"]["ko"]["nsmc_test"] = labelled_test(work)
     if "glue" in result["suites"] and not a.smoke:
         quality = quality_table()
         for r in result["suites"]["glue"]["rows"]:
