@@ -326,16 +326,14 @@ def ko_folder(root) -> dict:
 
 
 def test_a_failed_run_does_not_stop_the_others_in_the_gpu_worker_pool(vocab, tmp_path, capsys, monkeypatch):  # noqa: F811
-    """--gpus 2: the sweep's pool, each run a `python -m nlplab finetune` subprocess, on CPU
-    through its test hook; KorHate fails in its run (a dev label it does not know), the others finish."""
-    monkeypatch.setenv(pool.TEST_CPU, "1")
+    """--cpu-workers 2: the sweep's pool, each run a `python -m nlplab finetune` subprocess on CPU; KorHate fails in its run (a dev label it does not know), the others finish."""
     gold = ko_folder(tmp_path / "data")
     out = tmp_path / "b"
     cfg = config_file(tmp_path, {"default": TINY})
     code, table, err = bench("ko", "--model", "scratch", "--tokenizer", vocab, "--data-dir", tmp_path / "data",
-                             "-o", out, "--config", cfg, "--gpus", "2", capsys=capsys)
+                             "-o", out, "--config", cfg, "--cpu-workers", "2", capsys=capsys)
     assert code == 1, err
-    assert "2 workers, one run per GPU" in err and 'on worker 1 (CUDA_VISIBLE_DEVICES="" (CPU))' in err
+    assert "2 CPU workers, " in err and 'on worker 1 (CUDA_VISIBLE_DEVICES="" (CPU))' in err
     s = json.loads((out / "bench.json").read_text())
     status = {r["task"]: r["status"] for r in s["runs"]}
     assert status == {"KorNLI": "done", "KorSTS": "done", "KorHate": "failed"} and s["failed"] == ["runs/KorHate"]

@@ -203,13 +203,12 @@ def test_failed_trial_is_recorded_and_the_exit_code_says_so(shared, vocab, tmp_p
 
 @pytest.mark.slow
 def test_gpu_worker_pool_on_cpu(shared, vocab, tmp_path, capsys, monkeypatch):  # noqa: F811
-    """--gpus 2: the same pool a GPU machine uses, each worker a `python -m nlplab finetune`
-    subprocess, on CPU through the test hook; one trial succeeds, one fails."""
-    monkeypatch.setenv(run.TEST_CPU, "1")
+    """--cpu-workers 2: the same pool a GPU machine uses, each worker a `python -m nlplab finetune`
+    subprocess on the CPU; one trial succeeds, one fails."""
     path = write(tmp_path, tiny(shared, vocab, grid={"fp16": [False, True]}))
-    code, _, err = run_cli("sweep", path, "-o", tmp_path / "sw", "--gpus", "2", capsys=capsys)
+    code, _, err = run_cli("sweep", path, "-o", tmp_path / "sw", "--cpu-workers", "2", capsys=capsys)
     assert code == 1, err
-    assert "2 workers, one trial per GPU" in err
+    assert "2 CPU workers, " in err
     assert "on worker 0 (CUDA_VISIBLE_DEVICES=\"\" (CPU))" in err and "on worker 1 (CUDA_VISIBLE_DEVICES=\"\" (CPU))" in err
     s = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [(t["id"], t["status"]) for t in s["trials"]] == [("t000", "done"), ("t001", "failed")]
@@ -223,7 +222,6 @@ def test_gpu_worker_pool_on_cpu(shared, vocab, tmp_path, capsys, monkeypatch):  
 def test_cpu_workers_share_the_cores_out_and_set_each_subprocess_threads(tmp_path, monkeypatch):
     """--cpu-workers N: N CPU subprocess workers, each with cores // N torch threads
     (OMP_NUM_THREADS), unless the user set OMP_NUM_THREADS; the head line says so."""
-    monkeypatch.delenv(run.TEST_CPU, raising=False)
     monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
     assert run.devices("0", 2) == ["", ""] and run.devices("0", 0) == []
     assert run.threads_each(["", ""]) == 4 and run.threads_each([""] * 16) == 1

@@ -11,8 +11,8 @@ starts the others again.
 The GPU workers are a pool over the trial queue: worker i runs its trials with
 CUDA_VISIBLE_DEVICES set to the i-th visible GPU; the subprocess writes its stdout and
 stderr to DIR/trials/tNNN.out and reads its whole FinetuneConfig from DIR/trials/tNNN.yaml.
-Test hook: NLPLAB_TEST_SWEEP_CPU=1 gives every worker CUDA_VISIBLE_DEVICES="" (CPU), so
-the same pool runs in tests on a machine without GPUs.
+`--cpu-workers N` gives N workers CUDA_VISIBLE_DEVICES="" (CPU) and cores / N torch threads
+each: the same pool on a machine without GPUs (and in the tests).
 
 `pool` is that machinery for any list of fine-tuning jobs: `nlplab bench` (nlplab/bench/)
 runs a suite's tasks through it too, one job per task and seed, where a job may wait for
@@ -36,7 +36,6 @@ from nlplab import NlplabError, config
 from nlplab.finetune.config import FinetuneConfig
 from nlplab.sweep.spec import Trial
 
-TEST_CPU = "NLPLAB_TEST_SWEEP_CPU"
 
 
 class Log:
@@ -55,8 +54,7 @@ class Log:
 
 def devices(gpus: str, cpu_workers: int = 0) -> list[str]:
     """CUDA_VISIBLE_DEVICES value for each worker ("" for a CPU worker); [] runs the trials in
-    this process. `cpu_workers` N: N subprocesses on the CPU, the cores shared out among them
-    (on a CPU box, one torch thread a job trains more samples per core than one job on all)."""
+    this process. `cpu_workers` N: N subprocesses on the CPU, the cores shared out among them."""
     if cpu_workers:
         if gpus.strip() not in ("0", ""):
             raise NlplabError(f"--gpus {gpus} and --cpu-workers {cpu_workers}: give one of them")
@@ -67,8 +65,6 @@ def devices(gpus: str, cpu_workers: int = 0) -> list[str]:
         return []
     if gpus != "auto" and not (gpus.isdigit() and int(gpus) > 0):
         raise NlplabError(f"--gpus {gpus}: give a number of GPUs, auto (every visible GPU) or 0 (in this process)")
-    if os.environ.get(TEST_CPU) and gpus != "auto":
-        return [""] * int(gpus)  # the test hook: the same pool, every worker on CPU
     import torch
 
     count = torch.cuda.device_count()
@@ -128,7 +124,7 @@ def describe_workers(workers: list[str], noun: str) -> str:
     """How the pool runs, for the head line: in this process, one per GPU, or CPU workers."""
     if not workers:
         return "one after another in this process"
-    if all(w == "" for w in workers) and not os.environ.get(TEST_CPU):
+    if all(w == "" for w in workers):
         return f"{len(workers)} CPU workers, {threads_each(workers)} torch thread(s) each"
     return f"{len(workers)} workers, one {noun} per GPU"
 
