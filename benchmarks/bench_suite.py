@@ -84,7 +84,8 @@ def suite(name: str, a, work: Path, model: str, data: Path, extra: list, config:
     cfg = work / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     args = ["bench", name, "--model", model, "--data-dir", data, "--seeds", a.seeds, "-o", work / name, "--config", cfg,
-            "--gpus", a.gpus, *(["--cpu-workers", a.cpu_workers] if a.cpu_workers else []), "--no-progress", *extra]
+            "--gpus", a.gpus, *(["--cpu-workers", a.cpu_workers] if a.cpu_workers else []), "--no-progress",
+            *(["--resume"] if a.resume else []), *extra]
     code, seconds, table = nlplab(*args)
     s = json.loads((work / name / "bench.json").read_text())
     return {"command": "nlplab " + shlex.join(map(str, args)), "config": config, "exit_code": code, "wall_s": seconds,
@@ -126,6 +127,8 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="1 seed, 64 train and eval rows, 4 steps: checks the script only")
     ap.add_argument("--work", default=str(ROOT / "out" / "bench-suite"), help="bench folders and the vocabulary")
     ap.add_argument("--fill-missing", action="store_true", help="glue: --fill-missing majority, so the zip is written")
+    ap.add_argument("--resume", action="store_true", help="continue the benches in --work (`nlplab bench --resume`: "
+                    "finished runs skipped, interrupted ones resumed); per-run wall times come from each bench.json")
     ap.add_argument("--out", help="results file (default: benchmarks/results/bench_suite.json, or bench_suite_smoke.json)")
     a = ap.parse_args()
     if a.smoke and a.seeds == "1,2,3":
@@ -146,8 +149,8 @@ def main() -> int:
                          + (torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"),
               "smoke": a.smoke, "command": "python benchmarks/bench_suite.py " + shlex.join(sys.argv[1:]), "suites": {}}
     for name in a.suites.split(","):
-        if (work / name).exists():
-            raise SystemExit(f"{work / name}: exists; remove it or give another --work")
+        if (work / name).exists() and not a.resume:
+            raise SystemExit(f"{work / name}: exists; continue it with --resume, remove it or give another --work")
         if name == "glue":
             # the quality table ran SST-2 in bf16 autocast (CoLA and MRPC in fp32): the same here
             config = {"default": subset, "tasks": {"SST-2": {"precision": "bf16"}}}

@@ -1,8 +1,8 @@
 """Diagnosis (issue 22): why ELECTRA's discriminator stayed at its prior (AUC 0.54) in the
 session-11 run. Trains nlplab's ELECTRA module (nlplab/pretrain/model.py, the same forward and
 loss as `nlplab pretrain --objective electra`: generator MLM + 50 x replaced-token BCE, AdamW,
-gradients clipped at 1) on fresh batches of real text at a few constant learning rates, no
-warmup, and logs the discriminator's loss and AUC on each batch.
+gradients clipped at 1) on fresh batches of real text at a few constant learning rates (after
+an optional linear warmup, --warmup), and logs the discriminator's loss and AUC on each batch.
 
     .venv/bin/python benchmarks/electra_collapse.py --corpus runs/ko-reviews --tokenizer runs/spm-ko
 
@@ -38,12 +38,13 @@ def texts(corpus: Path, n: int) -> list[str]:
     return corpus.read_text(encoding="utf-8").splitlines()[:n]
 
 
-def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, seed: int) -> list[dict]:
+def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, seed: int, warmup: int = 0) -> list[dict]:
     from nlplab.pretrain import model
 
     torch.manual_seed(seed)
     m = model.build("electra", model.size(size), tok, rows.shape[1])
     opt = torch.optim.AdamW(m.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for i in range(steps + 1):
@@ -57,6 +58,7 @@ def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, s
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
+        sched.step()
         if i % 25 == 0:
             r = float(s["replaced"]) / ids.numel()
             out.append({"step": i, "mlm_loss": float(g.detach()) / int(chosen.sum()),
@@ -80,6 +82,7 @@ def main() -> int:
     ap.add_argument("--texts", type=int, default=8000)
     ap.add_argument("--size", default="tiny")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=0, help="linear warmup over this many steps (0: constant lr)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "electra_collapse.json"))
     a = ap.parse_args()
     from nlplab.subword.load import load_tokenizer, text_prep
@@ -91,7 +94,7 @@ def main() -> int:
     n = len(ids) // a.length
     rows = torch.tensor(ids[:n * a.length]).view(n, a.length)
     t0 = time.perf_counter()
-    runs = {lr: run(float(lr), rows, tok, a.steps, a.batch, a.size, a.seed) for lr in a.lrs.split(",")}
+    runs = {lr: run(float(lr), rows, tok, a.steps, a.batch, a.size, a.seed, a.warmup) for lr in a.lrs.split(",")}
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
               "args": vars(a), "blocks": n, "seconds": time.perf_counter() - t0, "runs": runs}
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -54,6 +54,9 @@ def main() -> None:
     ap.add_argument("--objectives", default="electra,mlm")
     ap.add_argument("--mask", default="token", help="--mask of pretraining")
     ap.add_argument("--size", default="mini")
+    ap.add_argument("--pretrain-lr", type=float, help="pretraining peak lr (default: nlplab pretrain's 5e-4); the run "
+                    "folder's name then carries it")
+    ap.add_argument("--warmup-ratio", type=float, help="pretraining warmup fraction (default: nlplab pretrain's 0.06)")
     ap.add_argument("--minutes", type=float, default=35.0, help="pretraining time cap per objective (a safety: --steps decides)")
     ap.add_argument("--steps", type=int, default=2200, help="pretraining steps (x 32 x 128 tokens: 9.0M at 2,200)")
     ap.add_argument("--tasks", default="NSMC,KorSTS,KorHate")
@@ -75,20 +78,22 @@ def main() -> None:
                "--pretokenize", "mecab", "--no-progress", log=log)
     models = {}
     for obj in a.objectives.split(","):
-        run = work / f"pt-{obj}-{a.size}-{a.mask}"
+        schedule = ([] if a.pretrain_lr is None else ["--lr", a.pretrain_lr]) + \
+            ([] if a.warmup_ratio is None else ["--warmup-ratio", a.warmup_ratio])
+        tag = "".join(f"-{k.strip('-')[:2]}{v:g}" for k, v in zip(schedule[::2], schedule[1::2]))  # -lr0.0002-wa0.2
+        run = work / f"pt-{obj}-{a.size}-{a.mask}{tag}"
         if not (run / "metrics.json").is_file():
             nlplab("pretrain", corpus, "-o", run, "--tokenizer", vocab, "--objective", obj, "--size", a.size,
                    "--mask", a.mask, "--max-steps", a.steps, "--max-minutes", a.minutes, "--eval-every", 1000,
-                   "--save-every", 1000, "--no-progress", "--force", log=log)
-        models[f"{obj} ({a.mask} masking)"] = (["--model", run], json.loads((run / "metrics.json").read_text()))
+                   "--save-every", 1000, *schedule, "--no-progress", "--force", log=log)
+        models[f"{obj}{tag} ({a.mask} masking)"] = (["--model", run], json.loads((run / "metrics.json").read_text()))
     if a.scratch:
         models["none (scratch)"] = (["--model", "scratch", "--tokenizer", vocab, "--size", a.size], None)
     rows = []
     for name, (model_args, pre) in models.items():
         for task in a.tasks.split(","):
             for seed in a.seeds.split(","):
-                tag = name.split()[0]
-                out = work / f"ft-{task.lower()}-{tag}-s{seed}"
+                out = work / f"ft-{task.lower()}-{name.split()[0]}{'' if pre is None else '-' + a.mask}-s{seed}"
                 extra = ["--epochs", a.nsmc_epochs] if task == "NSMC" else []
                 if not (out / "metrics.json").is_file():
                     nlplab("finetune", "--task", task, "--data-dir", SHARED / TASKS[task], *model_args, "-o", out,

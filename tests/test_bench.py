@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from conftest import ROOT, run_cli
 from scipy.stats import pearsonr, spearmanr
@@ -302,6 +303,33 @@ def test_resume_after_a_killed_run_and_missing_tasks_listed(glue, vocab, tmp_pat
     html = (out / "report.html").read_text()  # beside the baselines of benchmarks/results/glue_baselines.json
     assert all(f"{kind} (baseline)" in html for kind in ("majority", "tfidf-logreg", "tfidf-char"))
     assert "RTE missing, not run and not filled: no train file" in html and "no submission.zip: no test predictions" in html
+
+
+def test_a_bench_run_is_the_nlplab_finetune_run_of_its_task_preset_and_seed(glue, vocab, tmp_path, capsys):  # noqa: F811
+    """What lets BENCHMARKS put a bench row beside the quality table's: a bench run is the plain
+    `nlplab finetune --task T --seed S` run with T's preset (and the --config overrides), weights
+    and dev scores bit for bit."""
+    from safetensors.torch import load_file
+
+    data = tmp_path / "glue"
+    glue_folder(data, only=("MRPC",))
+    cfg = config_file(tmp_path, {"default": {"max_steps": 3, "batch_size": 8, "max_length": 32}})
+    code, _, err = bench("glue", "--model", "scratch", "--tokenizer", vocab, "--data-dir", data, "-o", tmp_path / "b",
+                         "--config", cfg, "--seeds", "2", capsys=capsys)
+    assert code == 0, err
+    code, _, err = run_cli("finetune", "--task", "MRPC", "--model", "scratch", "--tokenizer", vocab, "--data-dir", data,
+                           "--seed", "2", "--max-steps", "3", "--batch-size", "8", "--max-length", "32", "--predict-test",
+                           "-o", tmp_path / "f", "--no-progress", capsys=capsys)
+    assert code == 0, err
+    b, f = tmp_path / "b" / "runs" / "MRPC", tmp_path / "f"  # one seed: no -s suffix
+    skip = {"output", "resume", "force"}  # where the run is written, and how it may be rerun
+    cb, cf = (yaml.safe_load((x / "config.yaml").read_text()) for x in (b, f))
+    assert {k: v for k, v in cb.items() if k not in skip} == {k: v for k, v in cf.items() if k not in skip}
+    assert cb["seed"] == cf["seed"] == 2 and cb["epochs"] == 5  # MRPC's preset (finetune.yaml)
+    wb, wf = load_file(b / "model.safetensors"), load_file(f / "model.safetensors")
+    assert wb.keys() == wf.keys() and all(torch.equal(wb[k], wf[k]) for k in wb)
+    mb, mf = (json.loads((x / "metrics.json").read_text()) for x in (b, f))
+    assert mb["evaluations"] == mf["evaluations"] and mb["best"] == mf["best"]
 
 
 def ko_folder(root) -> dict:

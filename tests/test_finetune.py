@@ -311,7 +311,12 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(glue, vocab, tmp_p
         run(cfg("cut"), progress=False)
     monkeypatch.setattr(checkpoint, "save_checkpoint", real)
     assert (tmp_path / "cut" / "checkpoint" / "last.pt").is_file()
+    from nlplab import progress
+    starts = []
+    real_resume_at = progress.Progress.resume_at
+    monkeypatch.setattr(progress.Progress, "resume_at", lambda p, done: (starts.append(done), real_resume_at(p, done)))
     resumed = run(cfg("cut", resume=True), progress=False)
+    assert starts == [6]  # the 6 earlier steps count in the %, not in this start's rate (else the ETA is too short)
     assert [e["step"] for e in resumed["evaluations"]] == [3, 6, 9, 10, 12, 15, 18, 20]
     assert resumed["evaluations"] == whole["evaluations"]  # the same dev scores at every evaluation
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")

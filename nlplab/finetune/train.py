@@ -235,7 +235,7 @@ def run(cfg: FinetuneConfig, progress: bool | None = None) -> dict:
     window = new_window(counters["train_seconds"])
     with Progress(total=total, counters=("samples",), log=log, desc=f"finetune {t.name}",
                   enabled=progress if d.is_main else False, deadline=deadline if math.isfinite(deadline) else None) as prog:
-        prog.update(advance=step)
+        prog.resume_at(step)  # a resumed run's earlier steps: in the %, not in this start's rate or ETA
         for epoch in range(position["epoch"], epochs):
             train_loader.batch_sampler.set_epoch(epoch)
             skip = position["batch"] if epoch == position["epoch"] else 0
