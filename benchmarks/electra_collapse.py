@@ -38,12 +38,34 @@ def texts(corpus: Path, n: int) -> list[str]:
     return corpus.read_text(encoding="utf-8").splitlines()[:n]
 
 
-def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, seed: int, warmup: int = 0) -> list[dict]:
+def untie(m) -> None:
+    """The generator gets its own copy of the embeddings and its own output layer (ELECTRA's
+    sec. 3.2 'no sharing' arm): does the generator's MLM gradient on the shared word embeddings
+    take the discriminator down with it?"""
+    import copy
+
+    g = m.generator
+    g.electra.embeddings = copy.deepcopy(m.discriminator.electra.embeddings)
+    g.generator_lm_head.weight = torch.nn.Parameter(g.electra.embeddings.word_embeddings.weight.detach().clone())
+
+
+def spread(emb: torch.Tensor, gen: torch.Generator, n: int = 512) -> float:
+    """Mean cosine similarity of n random pairs of word-embedding rows (0: spread out; 1: one direction)."""
+    i, j = torch.randint(len(emb), (2, n), generator=gen)
+    return float(torch.nn.functional.cosine_similarity(emb[i], emb[j], dim=-1).mean())
+
+
+def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, seed: int, warmup: int = 0,
+        share: bool = True, frozen_generator: bool = False) -> list[dict]:
     from nlplab.pretrain import model
 
     torch.manual_seed(seed)
     m = model.build("electra", model.size(size), tok, rows.shape[1])
-    opt = torch.optim.AdamW(m.parameters(), lr=lr)
+    if not share or frozen_generator:
+        untie(m)
+    if frozen_generator:  # the generator stays as initialised: its samples stay near-uniform over the vocabulary
+        m.generator.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warmup) if warmup else 1.0)
     gen = torch.Generator().manual_seed(seed)
     out = []
@@ -53,7 +75,7 @@ def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, s
         labels = torch.where(chosen, ids, -100)
         inputs = torch.where(chosen, tok.mask_token_id, ids)  # ELECTRA's generator sees [MASK] only
         g, s = m(inputs, labels, ids, torch.rand(int(chosen.sum()), generator=gen))
-        loss = g / chosen.sum() + model.DISCRIMINATOR_WEIGHT * s["disc_loss_sum"] / ids.numel()
+        loss = (0 if frozen_generator else g / chosen.sum()) + model.DISCRIMINATOR_WEIGHT * s["disc_loss_sum"] / ids.numel()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
@@ -65,7 +87,9 @@ def run(lr: float, rows: torch.Tensor, tok, steps: int, batch: int, size: str, s
                         "mlm_accuracy": float(s["correct"]) / int(chosen.sum()),
                         "disc_loss": float(s["disc_loss_sum"].detach()) / ids.numel(), "replaced": r,
                         "prior_loss": -(r * math.log(r) + (1 - r) * math.log(1 - r)),
-                        "disc_auc": model.auc(s["disc_logits"], s["disc_labels"])})
+                        "disc_auc": model.auc(s["disc_logits"], s["disc_labels"]),
+                        "embedding_cosine": spread(m.discriminator.electra.embeddings.word_embeddings.weight.detach(),
+                                                   torch.Generator().manual_seed(i))})
             print(f"lr {lr:g} step {i}: " + ", ".join(f"{k} {v:.3f}" for k, v in out[-1].items() if k != "step"),
                   flush=True)
     return out
@@ -83,6 +107,9 @@ def main() -> int:
     ap.add_argument("--size", default="tiny")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=0, help="linear warmup over this many steps (0: constant lr)")
+    ap.add_argument("--no-share", action="store_true", help="the generator with its own embeddings and output layer")
+    ap.add_argument("--frozen-generator", action="store_true", help="the generator (its own embeddings) never trained: "
+                    "near-uniform replacements, an easy task that does not get harder")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "electra_collapse.json"))
     a = ap.parse_args()
     from nlplab.subword.load import load_tokenizer, text_prep
@@ -94,7 +121,7 @@ def main() -> int:
     n = len(ids) // a.length
     rows = torch.tensor(ids[:n * a.length]).view(n, a.length)
     t0 = time.perf_counter()
-    runs = {lr: run(float(lr), rows, tok, a.steps, a.batch, a.size, a.seed, a.warmup) for lr in a.lrs.split(",")}
+    runs = {lr: run(float(lr), rows, tok, a.steps, a.batch, a.size, a.seed, a.warmup, not a.no_share, a.frozen_generator) for lr in a.lrs.split(",")}
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
               "args": vars(a), "blocks": n, "seconds": time.perf_counter() - t0, "runs": runs}
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
