@@ -121,6 +121,16 @@ def test_electra_saves_discriminator_and_generator_and_scores_auc(vocab, tmp_pat
     assert torch.equal(d.electra.embeddings.word_embeddings.weight, g.electra.embeddings.word_embeddings.weight)
     v = json.loads((out / "metrics.json").read_text())["valid"]
     assert 0 <= v["disc_auc"] <= 1 and 0 <= v["disc_accuracy"] <= 1 and 0 < v["replaced"] < 0.15
+    from scipy.stats import entropy
+
+    from nlplab.pretrain.train import at_prior, rates
+    assert v["disc_prior_loss"] == pytest.approx(entropy([v["replaced"], 1 - v["replaced"]]))
+    said = f"valid step {v['step']}: the discriminator is at its prior" in (out / "train.log").read_text()
+    assert said == (v["disc_loss"] >= 0.98 * v["disc_prior_loss"])  # the run log says so exactly when it is
+    w = {"mlm_loss_sum": 6.0, "masked": 3, "correct": 1, "tokens": 100, "replaced": 15, "disc_correct": 85}
+    learnt, prior = rates({**w, "disc_loss_sum": 30.0}), rates({**w, "disc_loss_sum": 42.0})
+    assert learnt["disc_prior_loss"] == pytest.approx(entropy([0.15, 0.85])) == pytest.approx(0.42271, abs=1e-5)
+    assert not at_prior(learnt) and at_prior(prior) and not at_prior(rates({k: w[k] for k in ("mlm_loss_sum", "masked", "correct")}))
 
 
 def test_fill_gives_top_k_for_each_mask(mlm_run, capsys):

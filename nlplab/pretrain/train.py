@@ -115,12 +115,20 @@ def batch_generator(seed: int, epoch: int, i: int) -> torch.Generator:
 
 
 def rates(w: dict) -> dict:
-    """Masked-token loss and accuracy (ELECTRA: replaced-token loss and accuracy too) of summed counts."""
+    """Masked-token loss and accuracy (ELECTRA: replaced-token loss and accuracy too) of summed counts.
+    ELECTRA's `disc_prior_loss` is the loss of a discriminator that knows nothing but the replaced
+    rate p (the binary entropy of p): a disc_loss at it means the discriminator has learnt nothing."""
     r = {"mlm_loss": w["mlm_loss_sum"] / max(w["masked"], 1), "mlm_accuracy": w["correct"] / max(w["masked"], 1)}
     if "disc_loss_sum" in w:
+        p = float(w["replaced"]) / float(w["tokens"])
         r.update(disc_loss=w["disc_loss_sum"] / w["tokens"], disc_accuracy=w["disc_correct"] / w["tokens"],
-                 replaced=w["replaced"] / w["tokens"])
+                 replaced=p, disc_prior_loss=-sum(q * math.log(q) for q in (p, 1 - p) if q > 0))
     return r
+
+
+def at_prior(r: dict) -> bool:
+    """ELECTRA's discriminator no better than its prior (loss within 2% of it)."""
+    return "disc_prior_loss" in r and float(r["disc_loss"]) >= 0.98 * r["disc_prior_loss"]
 
 
 @torch.no_grad()
@@ -237,6 +245,10 @@ def run(cfg: PretrainConfig, progress: bool | None = None) -> dict:
         evals["history"].append(rec)
         mlog.write(rec)
         log.info("valid step %d: %s", step, json.dumps({k: round(v, 4) for k, v in r.items()}))
+        if at_prior(r):
+            log.info("valid step %d: the discriminator is at its prior (loss %.4f, prior %.4f): it has learnt "
+                     "nothing, or lost the frequency cue once its generator caught up; a small ELECTRA needs a "
+                     "long budget (on a short one, --objective mlm learns more)", step, r["disc_loss"], r["disc_prior_loss"])
 
     def save() -> None:
         nonlocal last_ckpt
