@@ -78,9 +78,11 @@ def main() -> None:
                "--pretokenize", "mecab", "--no-progress", log=log)
     models = {}
     for obj in a.objectives.split(","):
-        schedule = ([] if a.pretrain_lr is None else ["--lr", a.pretrain_lr]) + \
-            ([] if a.warmup_ratio is None else ["--warmup-ratio", a.warmup_ratio])
-        tag = "".join(f"-{k.strip('-')[:2]}{v:g}" for k, v in zip(schedule[::2], schedule[1::2]))  # -lr0.0002-wa0.2
+        schedule, tag = [], ""  # the run folder's name carries any schedule that is not pretrain's default
+        if a.pretrain_lr is not None:
+            schedule, tag = [*schedule, "--lr", a.pretrain_lr], f"{tag}-lr{a.pretrain_lr:g}"
+        if a.warmup_ratio is not None:
+            schedule, tag = [*schedule, "--warmup-ratio", a.warmup_ratio], f"{tag}-warmup{a.warmup_ratio:g}"
         run = work / f"pt-{obj}-{a.size}-{a.mask}{tag}"
         if not (run / "metrics.json").is_file():
             nlplab("pretrain", corpus, "-o", run, "--tokenizer", vocab, "--objective", obj, "--size", a.size,

@@ -19,7 +19,6 @@ from sklearn.metrics import accuracy_score, f1_score
 from test_finetune import vocab  # noqa: F401  (the module-scoped 400-piece WordPiece fixture)
 
 from nlplab.glue import metrics
-from nlplab.sweep import run as pool
 
 REVIEWS = [r.split("\t")[0].strip() for r in (ROOT / "corpora" / "en_reviews.tsv").read_text().splitlines()[1:]]
 N = {"train": 16, "dev": 8, "test": 6}

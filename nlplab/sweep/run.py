@@ -37,7 +37,6 @@ from nlplab.finetune.config import FinetuneConfig
 from nlplab.sweep.spec import Trial
 
 
-
 class Log:
     """Progress lines on stderr and in DIR/sweep.log, appended so a resumed sweep keeps its
     history; several workers may write at once."""
