@@ -8,9 +8,11 @@ per language, mean ± std over seeds.
 Rows, each `nlplab finetune` with nlplab/configs/finetune.yaml's ELMo presets and the head's
 defaults: the BiLSTM over randomly initialised word embeddings of the LM run's vocabulary
 (`--model bilstm:LM`), the same BiLSTM + ELMo at its input (`--model bilm:LM`) and at input
-and output (`--elmo input+output`); then char TF-IDF and the majority class, one
-deterministic run each, read from benchmarks/results/glue_baselines.json (same data and
-splits). Tasks: Korean NSMC test (accuracy; train is ratings_train's first 140,000 rows, the
+and output (`--elmo input+output`); then the lab's best pretrained transformer, read from
+its `nlplab bench` result (benchmarks/bench_suite.py: MiniLM's bench_suite_glue.json, the
+Korean MLM's bench_suite_ko_mlm.json), the GLUE paper's published single-task BiLSTM and
+BiLSTM + ELMo (English; test sets), char TF-IDF and the majority class, one deterministic run
+each, read from benchmarks/results/glue_baselines.json (same data and splits). Tasks: Korean NSMC test (accuracy; train is ratings_train's first 140,000 rows, the
 best checkpoint is picked on the last 10,000), KorSTS dev (Spearman), KorHate dev (macro-F1);
 English SST-2 dev (accuracy), MRPC dev (mean of F1 and accuracy), CoLA dev (MCC). Dev
 figures are the best dev evaluation of each run (dev also picks the checkpoint, as for every
@@ -52,6 +54,9 @@ ROWS = [("BiLSTM, random embeddings", "bilstm", {}), ("BiLSTM + ELMo (input)", "
         ("BiLSTM + ELMo (input+output)", "bilm", {"elmo": "input+output"})]
 BASELINES = [("char TF-IDF", "tfidf-char"), ("majority", "majority")]
 SUITE = {"ko": "ko", "en": "glue"}  # where glue_baselines.json keeps each language's tasks
+# the lab's best pretrained transformer per language: an `nlplab bench` result of benchmarks/bench_suite.py
+TRANSFORMER = {"ko": ("BERT-mini, MLM-pretrained on ko-reviews (nlplab bench)", "bench_suite_ko_mlm.json"),
+               "en": ("MiniLM (all-MiniLM-L6-v2, nlplab bench)", "bench_suite_glue.json")}
 SMOKE = {"max_train_samples": 300, "max_eval_samples": 200, "epochs": 2}
 
 
@@ -146,18 +151,52 @@ def baselines(lang: str) -> dict:
     return out
 
 
+# Wang et al., GLUE (ICLR 2019), Table 4, "Single-Task Training": test sets (ours: dev). MRPC there is
+# accuracy/F1; the cell gives their mean, the harness's MRPC score, and the pair.
+PUBLISHED = {"en": [("GLUE paper: BiLSTM (test)", {"SST-2": "85.90", "MRPC": "74.35 (69.3/79.4)", "CoLA": "15.70"}),
+                    ("GLUE paper: BiLSTM + ELMo (test)", {"SST-2": "90.20", "MRPC": "74.90 (69.0/80.8)",
+                                                          "CoLA": "35.00"})],
+             "ko": []}
+
+
+def transformer(lang: str) -> tuple[str, dict]:
+    """(row label, {task: [score per seed]}) from the bench result; {} when it is not there."""
+    label, name = TRANSFORMER[lang]
+    path = RESULTS / name
+    if not path.is_file():
+        return label, {}
+    suite = json.loads(path.read_text(encoding="utf-8"))["suites"][SUITE[lang]]
+    rows = {r["row"]: r["values"] for r in suite["rows"]}
+    out = {}
+    for task, split, _ in TASKS[lang]:
+        if split == "test":  # bench_suite.py scores NSMC's labelled test split of the run it submits
+            out[task] = [suite["nsmc_test"][task]["score"]] if task in suite.get("nsmc_test", {}) else []
+        elif task == "MRPC":  # the harness's main MRPC score: the mean of F1 and accuracy
+            out[task] = [(f + a) / 2 for f, a in zip(rows["MRPC f1"], rows["MRPC accuracy"])]
+        else:
+            out[task] = next((v for k, v in rows.items() if k.startswith(task + " ")), [])
+    return label, out
+
+
+def cell(values: list[float]) -> str:
+    """x100; one value as it is, several as mean ± sample std."""
+    v = [100 * x for x in values]
+    return "-" if not v else f"{v[0]:.2f}" if len(v) == 1 else f"{statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f}"
+
+
 def table(lang: str, runs: list[dict]) -> str:
     """Mean ± sample std over the seeds (one seed: its value), x100; the baselines' one run."""
     head = ["model"] + [h for _, _, h in TASKS[lang]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, kind, opts in ROWS:
-        cells = []
-        for task, _, _ in TASKS[lang]:
-            v = [100 * r["score"] for r in runs if r["task"] == task and r["model"].startswith(kind + ":")
-                 and r["options"] == opts]
-            cells.append("-" if not v else f"{v[0]:.2f}" if len(v) == 1 else
-                         f"{statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f}")
+        cells = [cell([r["score"] for r in runs if r["task"] == task and r["model"].startswith(kind + ":")
+                       and r["options"] == opts]) for task, _, _ in TASKS[lang]]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    label, scores = transformer(lang)
+    if scores:
+        lines.append(f"| {label} | " + " | ".join(cell(scores.get(t, [])) for t, _, _ in TASKS[lang]) + " |")
+    for label, cells in PUBLISHED[lang]:
+        lines.append(f"| {label} | " + " | ".join(cells[t] for t, _, _ in TASKS[lang]) + " |")
     for label, scores in baselines(lang).items():
         lines.append(f"| {label} | " + " | ".join(f"{100 * scores[t]:.2f}" for t, _, _ in TASKS[lang]) + " |")
     return "\n".join(lines)
