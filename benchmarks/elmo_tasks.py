@@ -5,19 +5,24 @@ per language, mean ± std over seeds.
     .venv/bin/python benchmarks/elmo_tasks.py --ko-lm runs/lm-ko --en-lm runs/lm-en [--seeds 1,2,3]
     .venv/bin/python benchmarks/elmo_tasks.py --smoke      # minutes: a tiny biLM per language, 300 rows, 1 seed
 
-Rows, each `nlplab finetune` with nlplab/configs/finetune.yaml's ELMo presets and the head's
+Rows, each one `nlplab bench` of the language's tasks and seeds (its runs `nlplab finetune` runs,
+--cpu-workers at once) with nlplab/configs/finetune.yaml's ELMo presets and the head's
 defaults: the BiLSTM over randomly initialised word embeddings of the LM run's vocabulary
 (`--model bilstm:LM`), the same BiLSTM + ELMo at its input (`--model bilm:LM`) and at input
 and output (`--elmo input+output`); then the lab's best pretrained transformer, read from
 its `nlplab bench` result (benchmarks/bench_suite.py: MiniLM's bench_suite_glue.json, the
 Korean MLM's bench_suite_ko_mlm.json), the GLUE paper's published single-task BiLSTM and
 BiLSTM + ELMo (English; test sets), char TF-IDF and the majority class, one deterministic run
-each, read from benchmarks/results/glue_baselines.json (same data and splits). Tasks: Korean NSMC test (accuracy; train is ratings_train's first 140,000 rows, the
-best checkpoint is picked on the last 10,000), KorSTS dev (Spearman), KorHate dev (macro-F1);
+each, read from benchmarks/results/glue_baselines.json (same data and splits).
+
+Tasks: Korean NSMC test (accuracy; train is ratings_train's first 140,000 rows, the best
+checkpoint is picked on the last 10,000), KorSTS dev (Spearman), KorHate dev (macro-F1);
 English SST-2 dev (accuracy), MRPC dev (mean of F1 and accuracy), CoLA dev (MCC). Dev
 figures are the best dev evaluation of each run (dev also picks the checkpoint, as for every
-GLUE dev figure); NSMC test is scored from the run's NSMC.test.tsv (--predict-test).
-The biLM layers of each task are computed once per LM run and cached in WORK/cache/<lang>
+GLUE dev figure); NSMC test is scored from the run's NSMC.test.tsv (a bench predicts every
+test set).
+The benches are WORK/<lang>/<row>/ (bench.json, report.html; --resume continues them). The
+biLM layers of each task are computed once per LM run and cached in WORK/cache/<lang>
 (--elmo-cache), shared by both ELMo rows and every seed.
 
 --smoke trains a tiny biLM per language (`nlplab lm train --preset tiny`, 2,000 lines: Korean
@@ -41,6 +46,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -115,28 +122,38 @@ def test_score(run: Path, data: Path, task: str) -> float:
     return metrics.entry_score(got, t.metrics, t.main)
 
 
-def one_run(lang: str, task: str, split: str, kind: str, opts: dict, lm: Path, seed: int, data: Path, work: Path,
-            smoke: bool) -> dict:
-    from nlplab.finetune import FinetuneConfig
-    from nlplab.finetune.config import preset
-    from nlplab.finetune.train import run
-
-    model = f"{kind}:{lm}"
-    name = f"{task}-{kind}{'-io' if opts.get('elmo') == 'input+output' else ''}-s{seed}"
-    out = work / "runs" / lang / name
-    fields = {**preset(task, model), "task": task, "data_dir": str(data), "model": model, "seed": seed,
-              "output": str(out), "force": True, "predict_test": split == "test", **opts, **(SMOKE if smoke else {})}
+def bench_row(lang: str, kind: str, opts: dict, lm: Path, seeds: list[int], data: Path, work: Path, smoke: bool,
+              workers: int, resume: bool) -> list[dict]:
+    """One row of the table: `nlplab bench` of the language's suite over the model, its tasks
+    and seeds (the sweep's worker pool, --cpu-workers), finetune.yaml's ELMo presets, the
+    row's options and the shared feature cache in a --config file; then each run's record."""
+    tasks = [task for task, _, _ in TASKS[lang]]
+    out = work / lang / f"{kind}{'-io' if opts.get('elmo') == 'input+output' else ''}"
+    default = {**opts, **(SMOKE if smoke else {})}
     if kind == "bilm":
-        fields["elmo_cache"] = str(work / "cache" / lang)
-    flags = {k: v for k, v in fields.items() if k in ("task", "model", "seed", "elmo", *SMOKE)}
-    print("$ nlplab finetune " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items()) + f" -o {out}",
-          flush=True)
+        default["elmo_cache"] = str(work / "cache" / lang)  # biLM layers once per task, for both ELMo rows and all seeds
+    out.mkdir(parents=True, exist_ok=True)
+    config = out.parent / f"{out.name}.yaml"
+    config.write_text(yaml.safe_dump({"default": default}, sort_keys=False), encoding="utf-8")
+    model = f"{kind}:{lm}"
     t0 = time.perf_counter()
-    summary = run(FinetuneConfig(**fields), progress=False)
-    dev = summary["best"]["splits"][summary["main"]]["score"]
-    score = test_score(out, data, task) if split == "test" else dev
-    return {"task": task, "split": split, "model": model, "options": opts, "seed": seed, "run": str(out),
-            "score": score, "dev_score": dev, "steps": summary["steps"], "wall_s": round(time.perf_counter() - t0, 1)}
+    code = nlplab("bench", SUITE[lang], "--model", model, "--data-dir", data, "-o", out, "--tasks", ",".join(tasks),
+                  "--seeds", ",".join(map(str, seeds)), "--cpu-workers", workers, "--config", config, "--no-progress",
+                  *(["--resume"] if resume else []))
+    bench = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    split = {task: sp for task, sp, _ in TASKS[lang]}
+    runs = []
+    for r in bench["runs"]:
+        if r["status"] != "done":
+            print(f"  {r['run']} failed: {r['error']}", flush=True)
+            continue
+        run = out / r["run"]
+        test = split[r["task"]] == "test"
+        runs.append({"task": r["task"], "split": split[r["task"]], "model": model, "options": opts, "seed": r["seed"],
+                     "run": str(run), "score": test_score(run, data, r["task"]) if test else r["score"],
+                     "dev_score": r["score"], "steps": r["steps"], "wall_s": round(r["wall_s"], 1)})
+    print(f"  {out}: {len(runs)} runs done, bench exit {code}, {time.perf_counter() - t0:.0f}s", flush=True)
+    return runs
 
 
 def baselines(lang: str) -> dict:
@@ -210,6 +227,9 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(SHARED))
     ap.add_argument("--work", default=str(ROOT / "runs" / "elmo_tasks"), help="run folders, caches (and --smoke's biLMs)")
     ap.add_argument("--smoke", action="store_true", help="tiny biLMs, 300 rows, 1 seed: the script works, nothing measured")
+    ap.add_argument("--cpu-workers", type=int, default=2, help="nlplab bench --cpu-workers: runs at once, the cores "
+                    "shared out (2 on this box; 0: one after another in-process)")
+    ap.add_argument("--resume", action="store_true", help="continue the benches in --work (nlplab bench --resume)")
     ap.add_argument("--out", help="results JSON (default benchmarks/results/elmo_tasks[_smoke].json)")
     args = ap.parse_args()
     work = Path(args.work + ("-smoke" if args.smoke else ""))
@@ -221,10 +241,8 @@ def main() -> None:
         sys.exit("give --ko-lm and/or --en-lm (runs of `nlplab lm train`), or --smoke")
     t0, runs, tables = time.perf_counter(), [], {}
     for lang, lm in lms.items():
-        for task, split, _ in TASKS[lang]:
-            for _, kind, opts in ROWS:
-                for seed in seeds:
-                    runs.append(one_run(lang, task, split, kind, opts, lm, seed, data, work, args.smoke))
+        for _, kind, opts in ROWS:
+            runs += bench_row(lang, kind, opts, lm, seeds, data, work, args.smoke, args.cpu_workers, args.resume)
         tables[lang] = table(lang, [r for r in runs if r["task"] in {t for t, _, _ in TASKS[lang]}])
         print(f"\n{lang}: biLM {lm}\n{tables[lang]}\n", flush=True)
     import torch

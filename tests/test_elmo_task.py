@@ -269,3 +269,34 @@ def test_missing_or_changed_lm_run_is_one_line(glue, lm, tmp_path, capsys):
     assert not (tmp_path / "p.tsv").exists()
     with pytest.raises(NlplabError, match="an ELMo task model's run folder"):
         run(FinetuneConfig(task="SST-2", data_dir=str(glue), model=str(moved / "task"), output=str(tmp_path / "y")))
+
+
+def test_nlplab_bench_runs_the_elmo_task_models_with_their_presets_and_one_shared_feature_cache(glue, lm, tmp_path,
+                                                                                                   monkeypatch):
+    """What benchmarks/elmo_tasks.py does per row: `nlplab bench` over bilm:LM with a --config
+    naming one --elmo-cache; a second bench (ELMo at input and output) reads the layers the
+    first one cached, and bench.json holds each run's own best dev score."""
+    import yaml
+
+    cache = tmp_path / "cache"
+    small = {"word_dim": 16, "lstm_dim": 24, "mlp_dim": 32, "batch_size": 16, "early_stopping": 0, "epochs": 3,
+             "elmo_cache": str(cache)}
+    benches = {}
+    for name, extra in (("input", {}), ("io", {"elmo": "input+output"})):
+        conf = tmp_path / f"{name}.yaml"
+        conf.write_text(yaml.safe_dump({"default": {**small, **extra}}))
+        if name == "io":  # every layer the second bench needs is in the cache already
+            monkeypatch.setattr(elmo_data, "compute", lambda *a: pytest.fail("the biLM ran again"))
+        out = tmp_path / name
+        assert run_cli("bench", "glue", "--model", f"bilm:{lm}", "--data-dir", glue, "-o", out, "--tasks", "SST-2,MRPC",
+                       "--seeds", 1, "--config", conf, "--no-progress") == 0
+        benches[name] = json.loads((out / "bench.json").read_text())
+        for r in benches[name]["runs"]:
+            m = json.loads((out / r["run"] / "metrics.json").read_text())
+            saved = yaml.safe_load((out / r["run"] / "config.yaml").read_text())
+            assert r["status"] == "done" and r["score"] == m["best"]["splits"][m["main"]]["score"]
+            assert saved["lr"] == 1e-3 and saved["clip"] == 5.0 and saved["epochs"] == 3  # ELMo preset < --config
+            assert saved["elmo"] == extra.get("elmo", "input") and saved["elmo_cache"] == str(cache)
+            assert json.loads((out / r["run"] / "config.json").read_text())["lm"]["run"] == str(lm.resolve())
+    assert [r["task"] for r in benches["io"]["runs"]] == ["SST-2", "MRPC"]
+    assert len(list(cache.iterdir())) >= 2  # SST-2's and MRPC's layers, computed once
