@@ -12,7 +12,7 @@ defaults: the BiLSTM over randomly initialised word embeddings of the LM run's v
 and output (`--elmo input+output`); then the lab's best pretrained transformer, read from
 its `nlplab bench` result (benchmarks/bench_suite.py: MiniLM's bench_suite_glue.json, the
 Korean MLM's bench_suite_ko_mlm.json), the GLUE paper's published single-task BiLSTM and
-BiLSTM + ELMo (English; test sets), char TF-IDF and the majority class, one deterministic run
+BiLSTM + ELMo (English; test sets), word and char TF-IDF and the majority class, one deterministic run
 each, read from benchmarks/results/glue_baselines.json (same data and splits).
 
 Tasks: Korean NSMC test (accuracy; train is ratings_train's first 140,000 rows, the best
@@ -59,7 +59,7 @@ TASKS = {"ko": [("NSMC", "test", "NSMC test acc"), ("KorSTS", "dev", "KorSTS dev
          "en": [("SST-2", "dev", "SST-2 dev acc"), ("MRPC", "dev", "MRPC dev F1/acc"), ("CoLA", "dev", "CoLA dev MCC")]}
 ROWS = [("BiLSTM, random embeddings", "bilstm", {}), ("BiLSTM + ELMo (input)", "bilm", {}),
         ("BiLSTM + ELMo (input+output)", "bilm", {"elmo": "input+output"})]
-BASELINES = [("char TF-IDF", "tfidf-char"), ("majority", "majority")]
+BASELINES = [("word TF-IDF", "tfidf-logreg"), ("char TF-IDF", "tfidf-char"), ("majority", "majority")]
 SUITE = {"ko": "ko", "en": "glue"}  # where glue_baselines.json keeps each language's tasks
 # the lab's best pretrained transformer per language: an `nlplab bench` result of benchmarks/bench_suite.py
 TRANSFORMER = {"ko": ("BERT-mini, MLM-pretrained on ko-reviews (nlplab bench)", "bench_suite_ko_mlm.json"),
