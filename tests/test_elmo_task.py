@@ -299,4 +299,5 @@ def test_nlplab_bench_runs_the_elmo_task_models_with_their_presets_and_one_share
             assert saved["elmo"] == extra.get("elmo", "input") and saved["elmo_cache"] == str(cache)
             assert json.loads((out / r["run"] / "config.json").read_text())["lm"]["run"] == str(lm.resolve())
     assert [r["task"] for r in benches["io"]["runs"]] == ["SST-2", "MRPC"]
+    assert preset("CoLA", "bilm:x")["early_stopping"] == 0 and preset("CoLA", "bilm:x")["epochs"] == 10
     assert len(list(cache.iterdir())) >= 2  # SST-2's and MRPC's layers, computed once
