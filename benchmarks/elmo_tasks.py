@@ -2,7 +2,7 @@
 per language, mean ± std over seeds.
 
     # the biLMs (see BENCHMARKS.md, "ELMo task models (issue 24)", for the recipes)
-    .venv/bin/python benchmarks/elmo_tasks.py --ko-lm runs/lm-ko --en-lm runs/lm-en [--seeds 1,2,3]
+    .venv/bin/python benchmarks/elmo_tasks.py --ko-lm runs/lm-ko --en-lm runs/lm-en [--seeds 1,2,3] [--epochs NSMC=1]
     .venv/bin/python benchmarks/elmo_tasks.py --smoke      # minutes: a tiny biLM per language, 300 rows, 1 seed
 
 Rows, each one `nlplab bench` of the language's tasks and seeds (its runs `nlplab finetune` runs,
@@ -123,7 +123,7 @@ def test_score(run: Path, data: Path, task: str) -> float:
 
 
 def bench_row(lang: str, kind: str, opts: dict, lm: Path, seeds: list[int], data: Path, work: Path, smoke: bool,
-              workers: int, resume: bool) -> list[dict]:
+              workers: int, resume: bool, epochs: dict | None = None) -> list[dict]:
     """One row of the table: `nlplab bench` of the language's suite over the model, its tasks
     and seeds (the sweep's worker pool, --cpu-workers), finetune.yaml's ELMo presets, the
     row's options and the shared feature cache in a --config file; then each run's record."""
@@ -134,7 +134,9 @@ def bench_row(lang: str, kind: str, opts: dict, lm: Path, seeds: list[int], data
         default["elmo_cache"] = str(work / "cache" / lang)  # biLM layers once per task, for both ELMo rows and all seeds
     out.mkdir(parents=True, exist_ok=True)
     config = out.parent / f"{out.name}.yaml"
-    config.write_text(yaml.safe_dump({"default": default}, sort_keys=False), encoding="utf-8")
+    per_task = {task: {"epochs": n} for task, n in (epochs or {}).items() if task in tasks}
+    config.write_text(yaml.safe_dump({"default": default, **({"tasks": per_task} if per_task else {})},
+                                     sort_keys=False), encoding="utf-8")
     model = f"{kind}:{lm}"
     t0 = time.perf_counter()
     code = nlplab("bench", SUITE[lang], "--model", model, "--data-dir", data, "-o", out, "--tasks", ",".join(tasks),
@@ -231,6 +233,8 @@ def main() -> None:
     ap.add_argument("--cpu-workers", type=int, default=2, help="nlplab bench --cpu-workers: runs at once, the cores "
                     "shared out (2 on this box; 0: one after another in-process)")
     ap.add_argument("--resume", action="store_true", help="continue the benches in --work (nlplab bench --resume)")
+    ap.add_argument("--epochs", default="", help="TASK=N,...: a task's epochs over the ELMo preset's (e.g. NSMC=1 "
+                    "for a budget: its 140k rows are 4,400 steps an epoch)")
     ap.add_argument("--out", help="results JSON (default benchmarks/results/elmo_tasks[_smoke].json)")
     args = ap.parse_args()
     work = Path(args.work + ("-smoke" if args.smoke else ""))
@@ -240,10 +244,11 @@ def main() -> None:
         {lang: Path(p) for lang, p in (("ko", args.ko_lm), ("en", args.en_lm)) if p}
     if not lms:
         sys.exit("give --ko-lm and/or --en-lm (runs of `nlplab lm train`), or --smoke")
+    epochs = {k: int(v) for k, v in (e.split("=") for e in args.epochs.split(",") if e)}
     t0, runs, tables = time.perf_counter(), [], {}
     for lang, lm in lms.items():
         for _, kind, opts in ROWS:
-            runs += bench_row(lang, kind, opts, lm, seeds, data, work, args.smoke, args.cpu_workers, args.resume)
+            runs += bench_row(lang, kind, opts, lm, seeds, data, work, args.smoke, args.cpu_workers, args.resume, epochs)
         tables[lang] = table(lang, [r for r in runs if r["task"] in {t for t, _, _ in TASKS[lang]}])
         print(f"\n{lang}: biLM {lm}\n{tables[lang]}\n", flush=True)
     import torch
@@ -252,7 +257,7 @@ def main() -> None:
     result = {"smoke": args.smoke, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
               f"{'cuda' if torch.cuda.is_available() else 'cpu'}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
               "seeds": seeds, "lms": {k: str(v) for k, v in lms.items()}, "data": str(data),
-              "options": SMOKE if args.smoke else {}, "runs": runs, "tables": tables,
+              "options": SMOKE if args.smoke else {}, "epochs": epochs, "runs": runs, "tables": tables,
               "seconds": round(time.perf_counter() - t0, 1)}
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{out}: {len(runs)} runs, {result['seconds']:.0f}s")
